@@ -1,0 +1,164 @@
+"""soundtransform's command line: parses arguments and calls the library.
+
+No logic lives here.  Errors the library raises on purpose become a one-line
+``Error: ...`` with exit status 1 (bad data) or 2 (bad usage); anything else is
+reported in one line too, with the traceback kept for ``SOUNDTRANSFORM_DEBUG=1``.
+"""
+
+import os
+import sys
+
+import click
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _int_list(text):
+    """Parse ``"48-84"`` or ``"60,64,67"`` or a mix into a list of ints."""
+    from soundtransform.errors import ParameterError
+
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                values.extend(range(lo, hi + 1))
+            elif part:
+                values.append(int(part))
+        except ValueError:
+            raise ParameterError(f"cannot read {text!r} as numbers (e.g. 48-84 or 60,64,67)") from None
+    if not values:
+        raise ParameterError(f"{text!r} names no numbers")
+    return values
+
+
+def _str_list(text):
+    return [s.strip() for s in str(text).split(",") if s.strip()]
+
+
+class _Group(click.Group):
+    """The root group: turns the library's errors into one line and an exit status."""
+
+    def invoke(self, ctx):
+        from soundtransform.errors import SoundTransformError
+
+        try:
+            return super().invoke(ctx)
+        except SoundTransformError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted; finished outputs were kept, nothing half-written.", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except OSError as exc:
+            if os.environ.get("SOUNDTRANSFORM_DEBUG"):
+                raise
+            click.echo(f"Error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+            sys.exit(1)
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            if os.environ.get("SOUNDTRANSFORM_DEBUG"):
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0]
+            click.echo(
+                f"Error: internal error ({type(exc).__name__}: {first[:300]}); "
+                "rerun with SOUNDTRANSFORM_DEBUG=1 for the traceback",
+                err=True,
+            )
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="soundtransform")
+def cli():
+    """Transform the sound of one instrument into another (flute <-> keyboard)
+    by style transfer on spectrogram images."""
+
+
+# ------------------------------------------------------------------- data
+
+
+@cli.group()
+def data():
+    """Build and inspect NSynth-layout datasets."""
+
+
+@data.command("render")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Dataset folder to create or complete.")
+@click.option("--soundfont", "soundfonts", default="FluidR3_GM,TimGM6mb", show_default=True,
+              help="Comma-separated SoundFont names (FluidR3_GM, TimGM6mb) or .sf2 paths.")
+@click.option("--families", default=None, help="Comma-separated NSynth families [default: all].")
+@click.option("--pitches", default="48-84", show_default=True, help="MIDI pitches, e.g. 48-84 or 60,64,67.")
+@click.option("--velocities", default="50,100", show_default=True, help="MIDI velocities.")
+@click.option("--valid-fraction", default=0.15, show_default=True, type=click.FloatRange(0, 0.5))
+@click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.5))
+@click.option("--seed", default=0, show_default=True, help="Seed of the instrument split.")
+def data_render(out_dir, soundfonts, families, pitches, velocities, valid_fraction, test_fraction, seed):
+    """Render real sampled instruments from SoundFonts into NSynth's layout.
+
+    Instruments (not notes) are split into train/valid/test.  An interrupted
+    render resumes: notes already on disk are kept.
+    """
+    from soundtransform.render import render_dataset
+
+    report = render_dataset(
+        out_dir,
+        soundfonts=_str_list(soundfonts),
+        families=_str_list(families) if families else None,
+        pitches=_int_list(pitches),
+        velocities=_int_list(velocities),
+        valid_fraction=valid_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
+    splits = ", ".join(f"{k} {v}" for k, v in report["per_split"].items())
+    click.echo(
+        f"{report['notes']} notes in {out_dir} ({splits}); {report['skipped_silent']} silent notes skipped; "
+        f"{report['seconds']:.1f} s, {report['realtime_factor']:.0f}x real time"
+    )
+
+
+@data.command("info")
+@click.argument("root", type=click.Path())
+def data_info(root):
+    """Count the notes of a dataset by split and family."""
+    from soundtransform.data import SPLITS, read_split
+
+    from collections import Counter
+
+    for split in SPLITS:
+        notes = read_split(root, split)
+        if not notes:
+            continue
+        families = Counter(n.family for n in notes)
+        instruments = len({n.instrument_str for n in notes})
+        click.echo(
+            f"{split}: {len(notes)} notes, {instruments} instruments; "
+            + ", ".join(f"{f} {c}" for f, c in sorted(families.items()))
+        )
+
+
+# ------------------------------------------------------------ spectrogram
+
+
+@cli.command()
+@click.argument("audio_in", metavar="IN", type=click.Path())
+@click.argument("png_out", metavar="OUT.png", type=click.Path())
+def spectrogram(audio_in, png_out):
+    """Draw a labelled log-spectrogram picture of an audio file."""
+    from soundtransform import audio, plot
+    from soundtransform.errors import ParameterError
+    from soundtransform.fileio import check_output_path
+
+    if not png_out.lower().endswith(".png"):
+        raise ParameterError(f"output {png_out} must end in .png")
+    check_output_path(png_out)
+    y = audio.load(audio_in, require_sound=True)
+    plot.save_waveform_spectrogram(png_out, y, title=os.path.basename(audio_in))
+    click.echo(f"wrote {png_out}")
+
+
+if __name__ == "__main__":
+    cli()

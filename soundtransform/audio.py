@@ -1,0 +1,356 @@
+"""Waveforms, STFTs, spectrogram images and phase: the only module that knows them.
+
+Data flows one way through the project: audio -> spectrogram image -> method ->
+spectrogram image -> audio.  This module owns both ends.
+
+The constants are chosen for 2-D conv nets, whose strided layers halve the image
+several times: ``N_FFT = 512`` gives 257 bins, of which the 256 below Nyquist are
+kept (a power of two; the Nyquist bin of a 16 kHz signal carries nothing musical),
+and ``HOP_LENGTH = 256`` turns an NSynth note (4 s) into 251 frames, padded to
+``IMAGE_FRAMES = 256`` (4.08 s).  A note is thus a 256 x 256 grey-scale image,
+the size of pix2pix's own images.  Narrower inputs (presets) keep the lowest
+``freq_bins`` rows and fewer frames; the rest of the pipeline does not change.
+
+Magnitudes are scaled so that a full-scale sine peaks at 1.0 (0 dB) and mapped to
+``[-1, 1]`` by ``dB = 20 log10(|X| + 10 ** (DB_FLOOR / 20))``.  Adding the floor
+instead of clipping at it keeps the mapping invertible, so an untouched image
+inverts back to the exact magnitude.
+
+All transforms are TensorFlow ops so they can live inside an exported SavedModel
+(no tensorflow-io ops here: TF Serving does not have them).
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from soundtransform.errors import DataError, ParameterError, check_choice
+from soundtransform.fileio import atomic_path
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP_LENGTH = 256
+N_FREQ = N_FFT // 2  # bins kept: 0 .. 7968.75 Hz; the Nyquist bin is dropped
+IMAGE_FRAMES = 256  # frames of one model window, 4.08 s
+NOTE_SECONDS = 4.0
+DB_FLOOR = -80.0  # dB re full-scale sine
+SILENCE_DB = -80.0  # a file whose peak is below this is called silent
+MAX_SECONDS = 20 * 60  # longer inputs are refused before they are read
+
+PHASES = ("source", "griffin-lim")
+
+_FLOOR_AMP = 10.0 ** (DB_FLOOR / 20.0)
+# A periodic Hann window sums to N_FFT / 2, so a unit sine peaks at N_FFT / 4.
+_MAG_SCALE = 4.0 / N_FFT
+
+
+def frames_to_samples(frames):
+    """Number of samples whose STFT has ``frames`` frames."""
+    return (frames - 1) * HOP_LENGTH
+
+
+def samples_to_frames(samples):
+    """Number of STFT frames of ``samples`` samples (centred frames)."""
+    return samples // HOP_LENGTH + 1
+
+
+def bin_frequencies(freq_bins=N_FREQ):
+    """Centre frequency of each image row, ``np.ndarray [shape=(freq_bins,)]``, Hz."""
+    return np.arange(freq_bins) * SAMPLE_RATE / N_FFT
+
+
+# --------------------------------------------------------------------- files
+
+
+def load(path, sample_rate=SAMPLE_RATE, require_sound=False, max_seconds=MAX_SECONDS):
+    """Read an audio file as mono float32 at ``sample_rate``.
+
+    Any format and rate libsndfile reads (wav, flac, ogg, mp3 ...), any channel
+    count (channels are averaged), 8/16/24/32-bit PCM or float.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    sample_rate : int, Hz
+    require_sound : bool
+        Raise `DataError` if the file is silent (peak below `SILENCE_DB`).
+    max_seconds : float
+        Refuse longer files before decoding them, so a 2-hour file never
+        exhausts memory.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(samples,)], float32 in [-1, 1]
+
+    Raises
+    ------
+    DataError
+        Missing, a folder, empty, not audio, zero-length, too long, non-finite
+        or (with ``require_sound``) silent.
+    """
+    import soundfile as sf
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise DataError(f"{path} is a folder, expected an audio file")
+    if os.path.getsize(path) == 0:
+        raise DataError(f"{path} is empty (0 bytes)")
+    try:
+        info = sf.info(path)
+    except Exception as exc:  # libsndfile's own errors are not one type
+        raise DataError(f"cannot read {path} as audio: {_first_line(exc)}") from None
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise DataError(f"{path} has no audio samples")
+    seconds = info.frames / info.samplerate
+    if seconds > max_seconds:
+        raise DataError(
+            f"{path} is {seconds:.0f} s long; the limit is {max_seconds:.0f} s "
+            "(split it into shorter files)"
+        )
+    try:
+        y, sr = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise DataError(f"cannot decode {path}: {_first_line(exc)}") from None
+    if y.size == 0:
+        raise DataError(f"{path} has no audio samples")
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"{path} contains NaN or infinite samples")
+    y = y.mean(axis=1)
+    if sr != sample_rate:
+        y = resample(y, sr, sample_rate)
+    y = np.clip(y, -1.0, 1.0).astype(np.float32)
+    if require_sound and peak_db(y) < SILENCE_DB:
+        raise DataError(f"{path} is silent (peak below {SILENCE_DB:.0f} dBFS)")
+    return y
+
+
+def resample(y, orig_sr, target_sr):
+    """Resample ``y [shape=(samples,)]`` from ``orig_sr`` to ``target_sr`` Hz (soxr)."""
+    import librosa
+
+    if orig_sr == target_sr:
+        return np.asarray(y, dtype=np.float32)
+    return librosa.resample(
+        np.asarray(y, dtype=np.float32), orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq"
+    ).astype(np.float32)
+
+
+def save(path, y, sample_rate=SAMPLE_RATE, subtype="PCM_16"):
+    """Write ``y [shape=(samples,)]`` atomically; the format follows the extension.
+
+    Samples are clipped to [-1, 1].  Nothing is left at ``path`` unless the
+    whole file was written.
+    """
+    import soundfile as sf
+
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    formats = {"wav": "WAV", "flac": "FLAC", "ogg": "OGG"}
+    fmt = formats.get(ext)
+    if fmt is None:
+        raise ParameterError(
+            f"cannot write audio as {ext or 'a file without extension'!r}; "
+            f"use one of: {', '.join('.' + e for e in formats)}"
+        )
+    if fmt == "OGG":
+        subtype = "VORBIS"
+    y = np.clip(np.nan_to_num(np.asarray(y, dtype=np.float32)), -1.0, 1.0)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, y, sample_rate, format=fmt, subtype=subtype)
+
+
+def peak_db(y):
+    """Peak level of ``y`` in dBFS (``-inf`` for digital silence)."""
+    peak = float(np.max(np.abs(y))) if np.size(y) else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else -np.inf
+
+
+def fit_length(y, samples):
+    """Zero-pad or crop the last axis of ``y`` to ``samples``."""
+    y = np.asarray(y, dtype=np.float32)
+    if y.shape[-1] >= samples:
+        return y[..., :samples]
+    pad = [(0, 0)] * (y.ndim - 1) + [(0, samples - y.shape[-1])]
+    return np.pad(y, pad)
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# ------------------------------------------------------------------ STFT (TF)
+
+
+def stft(y):
+    """Centred STFT.
+
+    Parameters
+    ----------
+    y : tf.Tensor [shape=(..., samples)], float32
+
+    Returns
+    -------
+    S : tf.Tensor [shape=(..., frames, N_FFT // 2 + 1)], complex64,
+        ``frames = samples // HOP_LENGTH + 1``.  Magnitudes are scaled so a
+        full-scale sine peaks at 1.
+    """
+    y = tf.convert_to_tensor(y, tf.float32)
+    pad = [[0, 0]] * (len(y.shape) - 1) + [[N_FFT // 2, N_FFT // 2]]
+    y = tf.pad(y, pad)
+    S = tf.signal.stft(
+        y, N_FFT, HOP_LENGTH, N_FFT, window_fn=tf.signal.hann_window, pad_end=False
+    )
+    return S * tf.cast(_MAG_SCALE, tf.complex64)
+
+
+def istft(S, samples):
+    """Inverse of `stft`: ``S [..., frames, N_FFT // 2 + 1]`` -> ``[..., samples]``."""
+    S = tf.convert_to_tensor(S, tf.complex64) / tf.cast(_MAG_SCALE, tf.complex64)
+    y = tf.signal.inverse_stft(
+        S,
+        N_FFT,
+        HOP_LENGTH,
+        N_FFT,
+        window_fn=tf.signal.inverse_stft_window_fn(HOP_LENGTH, tf.signal.hann_window),
+    )
+    return y[..., N_FFT // 2 : N_FFT // 2 + samples]
+
+
+def magnitude_to_image(magnitude):
+    """Log-compress ``|S| [..., frames, N_FFT//2 + 1]`` into an image ``[..., N_FREQ, frames, 1]``.
+
+    Rows are frequency bins (row 0 is DC), columns are frames, values in [-1, 1].
+    """
+    mag = tf.convert_to_tensor(magnitude, tf.float32)[..., :N_FREQ]
+    db = 20.0 * tf.math.log(mag + _FLOOR_AMP) / tf.math.log(10.0)
+    image = tf.clip_by_value(1.0 - 2.0 * db / DB_FLOOR, -1.0, 1.0)
+    return tf.expand_dims(tf.linalg.matrix_transpose(image), -1)
+
+
+def image_to_magnitude(image):
+    """Inverse of `magnitude_to_image`: ``[..., freq, frames, 1]`` -> ``[..., frames, N_FFT//2 + 1]``.
+
+    An image with fewer than `N_FREQ` rows is taken as the lowest bins; the rest
+    are silent.
+    """
+    image = tf.convert_to_tensor(image, tf.float32)[..., 0]
+    db = (1.0 - tf.clip_by_value(image, -1.0, 1.0)) * DB_FLOOR / 2.0
+    mag = tf.nn.relu(tf.pow(10.0, db / 20.0) - _FLOOR_AMP)
+    mag = tf.linalg.matrix_transpose(mag)
+    missing = N_FFT // 2 + 1 - tf.shape(mag)[-1]
+    pad = tf.concat([tf.zeros([tf.rank(mag) - 1, 2], tf.int32), [[0, missing]]], 0)
+    return tf.pad(mag, pad)
+
+
+def waveform_to_image(y, freq_bins=N_FREQ):
+    """Spectrogram image and phase of a waveform.
+
+    Parameters
+    ----------
+    y : [shape=(..., samples)], float32 at `SAMPLE_RATE`
+    freq_bins : int
+        Rows kept, from the lowest bin.
+
+    Returns
+    -------
+    image : tf.Tensor [shape=(..., freq_bins, frames, 1)], float32 in [-1, 1]
+    phase : tf.Tensor [shape=(..., frames, N_FFT // 2 + 1)], float32, radians
+    """
+    S = stft(y)
+    image = magnitude_to_image(tf.abs(S))[..., :freq_bins, :, :]
+    return image, tf.math.angle(S)
+
+
+def image_to_waveform(image, samples, phase="griffin-lim", source_phase=None, n_iter=32):
+    """Invert a spectrogram image to a waveform.
+
+    Parameters
+    ----------
+    image : [shape=(..., freq, frames, 1)], float32 in [-1, 1]
+    samples : int
+        Output length.
+    phase : {"source", "griffin-lim"}
+        ``"source"`` reuses ``source_phase`` (for methods whose output is
+        time-aligned with their input, as in Pix2Pix-Timbre-Transfer);
+        ``"griffin-lim"`` estimates a phase, starting from ``source_phase`` if
+        one is given, else from zero phase.
+    source_phase : [shape=(..., frames, N_FFT // 2 + 1)], radians, optional
+    n_iter : int
+        Griffin-Lim iterations.
+
+    Returns
+    -------
+    y : tf.Tensor [shape=(..., samples)], float32
+    """
+    check_choice("phase", phase, PHASES)
+    magnitude = image_to_magnitude(image)
+    if phase == "source":
+        if source_phase is None:
+            raise ParameterError('phase="source" needs the source phase')
+        return istft(_polar(magnitude, source_phase), samples)
+    return griffin_lim(magnitude, samples, n_iter=n_iter, init_phase=source_phase)
+
+
+def _polar(magnitude, phase):
+    return tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
+
+
+def griffin_lim(magnitude, samples, n_iter=32, init_phase=None, momentum=0.99):
+    """Fast Griffin-Lim (Perraudin et al. 2013) as a TensorFlow loop.
+
+    Parameters
+    ----------
+    magnitude : [shape=(..., frames, N_FFT // 2 + 1)], float32, linear
+    samples : int
+    n_iter : int
+    init_phase : [shape like magnitude], radians, optional
+    momentum : float
+        The "fast" in fast Griffin-Lim; 0 gives the original algorithm.
+
+    Returns
+    -------
+    y : tf.Tensor [shape=(..., samples)], float32
+    """
+    magnitude = tf.convert_to_tensor(magnitude, tf.float32)
+    if init_phase is None:
+        angles = tf.complex(tf.ones_like(magnitude), tf.zeros_like(magnitude))
+    else:
+        angles = _polar(tf.ones_like(magnitude), init_phase)
+    mag_c = tf.complex(magnitude, tf.zeros_like(magnitude))
+    frames = tf.shape(magnitude)[-2]
+    # Length that reproduces exactly ``frames`` frames in the re-analysis.
+    inner = (frames - 1) * HOP_LENGTH
+    alpha = tf.cast(momentum / (1.0 + momentum), tf.complex64)
+
+    def body(i, angles, previous):
+        y = istft(mag_c * angles, inner)
+        rebuilt = tf.ensure_shape(stft(y), mag_c.shape)
+        update = rebuilt - alpha * previous
+        angles = update / tf.cast(tf.abs(update) + 1e-8, tf.complex64)
+        return i + 1, angles, rebuilt
+
+    _, angles, _ = tf.while_loop(
+        lambda i, *_: i < n_iter,
+        body,
+        (tf.constant(0), angles, tf.zeros_like(mag_c)),
+    )
+    return istft(mag_c * angles, samples)
+
+
+def spectral_convergence(magnitude, y):
+    """``||S - |STFT(y)|||_F / ||S||_F``: how well ``y`` realises ``magnitude``."""
+    rebuilt = tf.abs(stft(y))
+    frames = tf.minimum(tf.shape(rebuilt)[-2], tf.shape(magnitude)[-2])
+    a = magnitude[..., :frames, :]
+    b = rebuilt[..., :frames, :]
+    return float(tf.norm(a - b) / (tf.norm(a) + 1e-12))
+
+
+def snr_db(reference, estimate):
+    """Signal-to-noise ratio of ``estimate`` against ``reference``, dB."""
+    reference = np.asarray(reference, np.float64)
+    noise = reference - np.asarray(estimate, np.float64)[: len(reference)]
+    return 10.0 * np.log10(np.sum(reference**2) / max(np.sum(noise**2), 1e-20))

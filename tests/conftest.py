@@ -1,0 +1,61 @@
+"""Shared fixtures: a few real notes rendered once per test session.
+
+Tests never read checked-in audio: they render real sampled instruments from the
+SoundFonts with FluidSynth (as the dataset builder does) or build synthetic
+signals with `make_tone`.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEST_FAMILIES = ("flute", "keyboard", "reed")
+TEST_PITCHES = (60, 67)
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory):
+    """A small NSynth-layout dataset: 3 families x 2 SoundFonts x 2 pitches."""
+    from soundtransform.render import render_dataset
+
+    root = str(tmp_path_factory.mktemp("nsynth"))
+    render_dataset(root, families=TEST_FAMILIES, pitches=TEST_PITCHES, velocities=(100,), progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def notes(dataset):
+    """All notes of the small dataset, every split."""
+    from soundtransform.data import SPLITS, read_split
+
+    return [n for split in SPLITS for n in read_split(dataset, split)]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20190903)
+
+
+def make_tone(freq=440.0, seconds=1.0, sample_rate=16000, harmonics=4, decay=1.0):
+    """A decaying harmonic tone, ``np.ndarray [shape=(samples,)]`` float32."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    y = sum(np.sin(2 * np.pi * freq * k * t) / k for k in range(1, harmonics + 1))
+    return (0.3 * y * np.exp(-decay * t)).astype(np.float32)
+
+
+def run_cli(*args, cwd=None, timeout=300):
+    """Run the real ``soundtransform`` command; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "cli.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
