@@ -44,6 +44,7 @@ def atomic_path(path, suffix=None):
         suffix = os.path.splitext(name)[1]
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part" + suffix, dir=parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide outputs from other users
     try:
         yield tmp
         os.replace(tmp, path)
@@ -65,12 +66,19 @@ def atomic_dir(path):
     if os.path.exists(path):
         raise DataError(f"{path} already exists")
     tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".part", dir=parent)
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         os.rename(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text):

@@ -1,0 +1,1 @@
+"""Network factories and the classes they build; no training code lives here."""

@@ -1,0 +1,118 @@
+"""Method + preset -> datasets -> compiled model -> ``Model.fit`` -> artifacts.
+
+Every method trains through this one loop, so every method gets the same
+checkpoints, resume, progress bar and TensorBoard logs:
+
+``RUN_DIR/config.json``
+    The resolved configuration and data description.  Rerunning the same
+    command resumes with it; a different method in the same folder is refused.
+``RUN_DIR/backup/``
+    Keras ``BackupAndRestore`` (double-checkpointed): weights, optimiser state
+    and epoch, written at the end of every epoch.  After a crash the same
+    command continues from the last finished epoch.
+``RUN_DIR/logs/``
+    TensorBoard: every loss term, plus whatever the method logs (images, audio).
+"""
+
+import json
+import os
+import sys
+
+from soundtransform import methods, presets
+from soundtransform.errors import ParameterError
+from soundtransform.fileio import write_text
+
+
+def default_run_dir(method, source=None, target=None):
+    """``runs/METHOD[-SOURCE-TARGET]``."""
+    parts = [method] + [p for p in (source, target) if p]
+    return os.path.join("runs", "-".join(parts))
+
+
+def batch(dataset, config, training):
+    """Shuffle (training only), batch and prefetch an unbatched pipeline."""
+    import tensorflow as tf
+
+    if training:
+        dataset = dataset.shuffle(2048, seed=config.get("seed", 0), reshuffle_each_iteration=True)
+        if config.get("steps_per_epoch"):
+            dataset = dataset.repeat()
+    return dataset.batch(config["batch_size"], drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def load_config(run_dir):
+    """The configuration a run was started with, or None."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def train(method, data_dir, run_dir=None, preset="default", source=None, target=None,
+          progress=True, **overrides):
+    """Train ``method`` on the NSynth-layout dataset at ``data_dir``.
+
+    Parameters
+    ----------
+    method : str
+        A name in `methods.METHODS`.
+    data_dir : str
+    run_dir : str, optional
+        Checkpoints, logs and artifacts; default `default_run_dir`.
+    preset : str
+        A name in `presets.PRESET_NAMES`.
+    source, target : str, optional
+        NSynth families, for methods that translate between two.
+    progress : bool
+        Keras' progress bar.
+    **overrides
+        Configuration keys to change (``epochs``, ``batch_size``, ...).
+
+    Returns
+    -------
+    dict with ``run_dir``, ``history`` (per-epoch logs of this call) and the
+    method's artifacts.
+    """
+    import keras
+
+    module = methods.get(method)
+    run_dir = run_dir or default_run_dir(method, source, target)
+    config = presets.resolve(method, preset, **overrides)
+    saved = load_config(run_dir)
+    if saved is not None:
+        if saved["config"]["method"] != method:
+            raise ParameterError(
+                f"{run_dir} holds a {saved['config']['method']} run; use another --run-dir for {method}"
+            )
+        # Resume with the configuration the run started with; only the number
+        # of epochs may grow.
+        epochs = config["epochs"] if "epochs" in overrides and overrides["epochs"] else None
+        config = saved["config"]
+        if epochs:
+            config["epochs"] = epochs
+        source, target = saved.get("source"), saved.get("target")
+    keras.utils.set_random_seed(config.get("seed", 0))
+    train_ds, valid_ds, info = module.make_datasets(data_dir, config, source=source, target=target)
+    os.makedirs(run_dir, exist_ok=True)
+    write_text(
+        os.path.join(run_dir, "config.json"),
+        json.dumps({"config": config, "source": source, "target": target, "data": info}, indent=1),
+    )
+    model = module.build(config, info)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
+        *module.callbacks(model, config, run_dir, valid_ds),
+    ]
+    verbose = (1 if sys.stderr.isatty() else 2) if progress else 0
+    history = model.fit(
+        batch(train_ds, config, training=True),
+        validation_data=batch(valid_ds, config, training=False) if valid_ds is not None else None,
+        epochs=config["epochs"],
+        steps_per_epoch=config.get("steps_per_epoch"),
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    artifacts = module.finish(model, config, info, run_dir)
+    return {"run_dir": run_dir, "history": history.history, **artifacts}
