@@ -10,7 +10,7 @@ import sys
 
 import click
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _int_list(text):
@@ -138,6 +138,53 @@ def data_info(root):
             f"{split}: {len(notes)} notes, {instruments} instruments; "
             + ", ".join(f"{f} {c}" for f, c in sorted(families.items()))
         )
+
+
+# ------------------------------------------------------------------ train
+
+
+def _parse_settings(items):
+    """``key=value`` pairs; values are read as JSON where they parse (numbers, null)."""
+    import json
+
+    from soundtransform.errors import ParameterError
+
+    settings = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError(f"--set takes key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            settings[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip().replace("-", "_")] = value
+    return settings
+
+
+@cli.command()
+@click.option("--method", required=True, help="classifier, slow, faster, cgan or cyclegan.")
+@click.option("--data", "data_dir", required=True, type=click.Path(), help="NSynth-layout dataset folder.")
+@click.option("--source", default=None, help="Source family (translation methods), e.g. flute.")
+@click.option("--target", default=None, help="Target family (translation methods), e.g. keyboard.")
+@click.option("--preset", default="default", show_default=True, help="tiny, default or paper.")
+@click.option("--run-dir", default=None, type=click.Path(file_okay=False),
+              help="Checkpoints, logs, artifacts [default: runs/METHOD-SOURCE-TARGET]; rerun to resume.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the preset's batch size.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override any preset setting.")
+def train(method, data_dir, source, target, preset, run_dir, epochs, batch_size, settings):
+    """Train a method through Model.fit, with checkpoints and TensorBoard logs.
+
+    An interrupted run resumes from its last finished epoch when the same
+    command is run again.
+    """
+    from soundtransform.train import train as run
+
+    result = run(method, data_dir, run_dir=run_dir, preset=preset, source=source, target=target,
+                 epochs=epochs, batch_size=batch_size, **_parse_settings(settings))
+    for key, value in result.items():
+        if key != "history":
+            click.echo(f"{key}: {value}")
 
 
 # ------------------------------------------------------------ spectrogram

@@ -17,6 +17,7 @@ checkpoints, resume, progress bar and TensorBoard logs:
 import json
 import os
 import sys
+import warnings
 
 from soundtransform import methods, presets
 from soundtransform.errors import ParameterError
@@ -74,9 +75,9 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
     dict with ``run_dir``, ``history`` (per-epoch logs of this call) and the
     method's artifacts.
     """
-    import keras
+    module = methods.get(method)  # fails fast on an unknown method, before TF starts
 
-    module = methods.get(method)
+    import keras
     run_dir = run_dir or default_run_dir(method, source, target)
     config = presets.resolve(method, preset, **overrides)
     saved = load_config(run_dir)
@@ -106,6 +107,7 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
         *module.callbacks(model, config, run_dir, valid_ds),
     ]
     verbose = (1 if sys.stderr.isatty() else 2) if progress else 0
+    warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
     history = model.fit(
         batch(train_ds, config, training=True),
         validation_data=batch(valid_ds, config, training=False) if valid_ds is not None else None,
