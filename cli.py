@@ -94,15 +94,38 @@ def data():
 @click.option("--velocities", default="50,100", show_default=True, help="MIDI velocities.")
 @click.option("--valid-fraction", default=0.15, show_default=True, type=click.FloatRange(0, 0.5))
 @click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.5))
-@click.option("--seed", default=0, show_default=True, help="Seed of the instrument split.")
-def data_render(out_dir, soundfonts, families, pitches, velocities, valid_fraction, test_fraction, seed):
+@click.option("--seed", default=0, show_default=True, help="Seed of the instrument split (and of melodies).")
+@click.option("--kind", type=click.Choice(["notes", "phrases", "both"]), default="notes", show_default=True,
+              help="Single NSynth notes, melodies (phrases), or both.")
+@click.option("--melodies", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Generated melodies per instrument (phrases, when no --midi is given).")
+@click.option("--midi", "midi_files", multiple=True, type=click.Path(),
+              help="MIDI file whose top voice is cut into phrases (repeatable).")
+@click.option("--phrase-seconds", default=8.0, show_default=True, type=float, help="Length of each phrase.")
+def data_render(out_dir, soundfonts, families, pitches, velocities, valid_fraction, test_fraction, seed,
+                kind, melodies, midi_files, phrase_seconds):
     """Render real sampled instruments from SoundFonts into NSynth's layout.
 
     Instruments (not notes) are split into train/valid/test.  An interrupted
-    render resumes: notes already on disk are kept.
+    render resumes: notes already on disk are kept.  Phrases render the same
+    melodies with every instrument, with their notes in a JSON beside each file.
     """
     from soundtransform.render import render_dataset
 
+    if kind in ("phrases", "both"):
+        from soundtransform.phrases import render_phrases
+
+        report = render_phrases(
+            out_dir, melodies=melodies, midi_files=midi_files, soundfonts=_str_list(soundfonts),
+            families=_str_list(families) if families else None, seconds=phrase_seconds,
+            valid_fraction=valid_fraction, test_fraction=test_fraction, seed=seed,
+        )
+        click.echo(
+            f"{report['phrases']} phrases of {report['melodies']} melodies in {out_dir}; "
+            f"{report['seconds']:.1f} s, {report['realtime_factor']:.0f}x real time"
+        )
+        if kind == "phrases":
+            return
     report = render_dataset(
         out_dir,
         soundfonts=_str_list(soundfonts),

@@ -195,6 +195,44 @@ class Renderer:
         stereo = np.concatenate([on, off]).reshape(-1, 2).astype(np.float32) / 32768.0
         return stereo.mean(axis=1)
 
+    def melody(self, program, notes, seconds):
+        """Render a monophonic line.
+
+        Parameters
+        ----------
+        program : int, GM program
+        notes : list of dict with ``onset``, ``offset`` (s), ``pitch``, ``velocity``
+        seconds : float
+            Output length; notes still sounding then are cut.
+
+        Returns
+        -------
+        np.ndarray [shape=(round(seconds * sample_rate),)], float32 mono
+        """
+        synth = self.synth
+        synth.program_select(0, self.sfid, 0, program)
+        events = sorted(
+            [(n["onset"], 1, n["pitch"], n["velocity"]) for n in notes]
+            + [(n["offset"], 0, n["pitch"], 0) for n in notes]
+        )  # at equal times note-offs (0) come before note-ons (1): legato works
+        total = int(round(seconds * self.sample_rate))
+        chunks, done = [], 0
+        for time, kind, pitch, velocity in events:
+            at = min(int(round(time * self.sample_rate)), total)
+            if at > done:
+                chunks.append(synth.get_samples(at - done))
+                done = at
+            if kind:
+                synth.noteon(0, pitch, velocity)
+            else:
+                synth.noteoff(0, pitch)
+        if total > done:
+            chunks.append(synth.get_samples(total - done))
+        synth.all_sounds_off(0)
+        synth.get_samples(1024)
+        stereo = np.concatenate(chunks).reshape(-1, 2).astype(np.float32) / 32768.0
+        return stereo.mean(axis=1)
+
     def close(self):
         self.synth.delete()
 
