@@ -133,7 +133,7 @@ def _note_from_example(key, entry, audio_dir):
             velocity=int(entry["velocity"]),
             path=os.path.join(audio_dir, f"{entry.get('note_str', key)}.wav"),
         )
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
+    except (KeyError, ValueError, TypeError, IndexError, OverflowError) as exc:
         raise DataError(f"examples.json entry {key!r} is malformed ({exc!r})") from None
     if note.family not in FAMILIES or note.source not in SOURCES:
         raise DataError(f"examples.json entry {key!r} has unknown family or source")

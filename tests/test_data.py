@@ -51,6 +51,11 @@ def test_reader_errors(tmp_path):
     (split / "examples.json").write_text(json.dumps({"x": {"pitch": 60}}))
     with pytest.raises(DataError, match="malformed"):
         data.read_split(str(tmp_path), "train")
+    entry = {"instrument_family_str": "flute", "instrument_source_str": "acoustic", "instrument": 1,
+             "pitch": float("inf"), "velocity": 100}
+    (split / "examples.json").write_text(json.dumps({"x": entry}))
+    with pytest.raises(DataError, match="malformed"):
+        data.read_split(str(tmp_path), "train")
     assert data.read_split(str(tmp_path), "valid") == []
 
 
