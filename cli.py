@@ -195,7 +195,9 @@ def _parse_settings(items):
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the preset's batch size.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override any preset setting.")
-def train(method, data_dir, source, target, preset, run_dir, epochs, batch_size, settings):
+@click.option("--strategy", default="default", show_default=True,
+              help="tf.distribute strategy: default, mirrored (local devices) or multi-worker (TF_CONFIG).")
+def train(method, data_dir, source, target, preset, run_dir, epochs, batch_size, settings, strategy):
     """Train a method through Model.fit, with checkpoints and TensorBoard logs.
 
     An interrupted run resumes from its last finished epoch when the same
@@ -204,9 +206,9 @@ def train(method, data_dir, source, target, preset, run_dir, epochs, batch_size,
     from soundtransform.train import train as run
 
     result = run(method, data_dir, run_dir=run_dir, preset=preset, source=source, target=target,
-                 epochs=epochs, batch_size=batch_size, **_parse_settings(settings))
+                 strategy=strategy, epochs=epochs, batch_size=batch_size, **_parse_settings(settings))
     for key, value in result.items():
-        if key != "history":
+        if key not in ("history", "model"):
             click.echo(f"{key}: {value}")
 
 

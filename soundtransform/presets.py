@@ -37,6 +37,77 @@ _METHODS = {
                         freq_bins=128, frames=128, batch_size=16, epochs=12),
         "paper": dict(width=1.0, dense_units=4096, learning_rate=1e-4, seed=0, families=None),
     },
+    # Slow (Gatys et al. 2016 + Verma & Smith 2018): no training; steps of Adam
+    # on the spectrogram image.  alpha/beta/gamma/delta weight the content,
+    # style, energy and frequency terms.
+    "slow": {
+        "tiny": dict(classifier="exported_models/classifiers/perceptual.keras", steps=10, learning_rate=0.02,
+                     alpha=1.0, beta=1.0, gamma=0.0, delta=0.0, init="content", phase="griffin-lim",
+                     content_layer="block2_conv2", style_layers=("block1_conv1", "block2_conv1"),
+                     griffin_lim_iters=8, seed=0),
+        "default": dict(classifier="exported_models/classifiers/perceptual.keras", steps=100, learning_rate=0.02,
+                        alpha=1.0, beta=1.0, gamma=1.0, delta=1.0, init="content", phase="griffin-lim",
+                        content_layer="block4_conv2",
+                        style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"),
+                        griffin_lim_iters=32, seed=0),
+        "paper": dict(classifier="exported_models/classifiers/perceptual.keras", steps=1000, learning_rate=0.01,
+                      alpha=1.0, beta=1.0, gamma=1.0, delta=1.0, init="noise", phase="griffin-lim",
+                      content_layer="block4_conv2",
+                      style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                                    "block5_conv1"),
+                      griffin_lim_iters=100, seed=0),
+    },
+    # Faster (Johnson et al. 2016 + Verma & Smith 2018): a transform_net trained
+    # on the source family against the target family's Gram statistics.
+    "faster": {
+        "tiny": dict(classifier="exported_models/classifiers/perceptual.keras", export_dir=None,
+                     width=4, residual_blocks=1, learning_rate=1e-3, seed=0, style_notes=8, examples=2,
+                     alpha=1.0, beta=1.0, gamma=1.0, delta=1.0,
+                     content_layer="block2_conv2", style_layers=("block1_conv1", "block2_conv1")),
+        "default": dict(classifier="exported_models/classifiers/perceptual.keras", export_dir=None,
+                        width=16, residual_blocks=5, learning_rate=1e-3, seed=0, style_notes=256, examples=4,
+                        alpha=1.0, beta=1.0, gamma=1.0, delta=1.0,
+                        content_layer="block4_conv2",
+                        style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"),
+                        batch_size=4, epochs=10, steps_per_epoch=200, jit_compile=False),
+        "paper": dict(classifier="exported_models/classifiers/perceptual.keras", export_dir=None,
+                      width=32, residual_blocks=5, learning_rate=1e-3, seed=0, style_notes=None, examples=4,
+                      alpha=1.0, beta=1.0, gamma=1.0, delta=1.0,
+                      content_layer="block4_conv2",
+                      style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                                    "block5_conv1"),
+                      batch_size=4, epochs=2, jit_compile=False),
+    },
+    # pix2pix (Isola et al. 2017): U-Net generator, conditional PatchGAN, paired
+    # notes.  Default: 128 rows (0-4 kHz) x 256 frames (one whole note), ngf 16.
+    "cgan": {
+        "tiny": dict(ngf=4, depth=5, ndf=4, n_layers=2, norm="instance", dropout=0.5, lambda_l1=100.0,
+                     gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
+                     target_instruments="one", max_targets=None, examples=2, export_dir=None),
+        "default": dict(ngf=16, depth=7, ndf=16, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
+                        gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
+                        target_instruments="one", max_targets=None, examples=4, export_dir=None,
+                        freq_bins=128, frames=256, batch_size=8, epochs=30),
+        "paper": dict(ngf=64, depth=8, ndf=64, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
+                      gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
+                      target_instruments="one", max_targets=None, examples=4, export_dir=None,
+                      batch_size=1, epochs=200),
+    },
+    # CycleGAN (Zhu et al. 2017): two ResNet generators, two PatchGANs,
+    # unpaired notes, least-squares adversarial loss.
+    "cyclegan": {
+        "tiny": dict(ngf=4, n_downsampling=2, n_residual_blocks=1, ndf=4, n_layers=2, norm="instance",
+                     lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
+                     seed=0, source_instruments="all", target_instruments="one", examples=2, export_dir=None),
+        "default": dict(ngf=16, n_downsampling=2, n_residual_blocks=6, ndf=16, n_layers=3, norm="instance",
+                        lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
+                        seed=0, source_instruments="all", target_instruments="one", examples=4, export_dir=None,
+                        freq_bins=128, frames=256, batch_size=4, epochs=10),
+        "paper": dict(ngf=64, n_downsampling=2, n_residual_blocks=9, ndf=64, n_layers=3, norm="instance",
+                      lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
+                      seed=0, source_instruments="all", target_instruments="one", examples=4, export_dir=None,
+                      batch_size=1, epochs=200),
+    },
 }
 
 

@@ -12,6 +12,14 @@ checkpoints, resume, progress bar and TensorBoard logs:
     command continues from the last finished epoch.
 ``RUN_DIR/logs/``
     TensorBoard: every loss term, plus whatever the method logs (images, audio).
+
+Training runs on TensorFlow's own distributed engine, ``tf.distribute``:
+``strategy="default"`` (one device), ``"mirrored"`` (every local device) or
+``"multi-worker"`` (hosts described by ``TF_CONFIG``).  ``batch_size`` is the
+global batch; the pipeline is sharded by data across workers; methods divide
+their losses by the replica count (`losses.replica_mean`) because gradients are
+summed across replicas; only the chief writes checkpoints, logs and exports
+(other workers keep their resume backups in a private temporary folder).
 """
 
 import json
@@ -20,7 +28,7 @@ import sys
 import warnings
 
 from soundtransform import methods, presets
-from soundtransform.errors import ParameterError
+from soundtransform.errors import ParameterError, check_choice
 from soundtransform.fileio import write_text
 
 
@@ -30,15 +38,48 @@ def default_run_dir(method, source=None, target=None):
     return os.path.join("runs", "-".join(parts))
 
 
+STRATEGIES = ("default", "mirrored", "multi-worker")
+
+
+def make_strategy(name):
+    """A `tf.distribute.Strategy` by name (see the module docstring)."""
+    import tensorflow as tf
+
+    check_choice("strategy", name, STRATEGIES)
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ParameterError("strategy 'multi-worker' needs TF_CONFIG describing the cluster and this task")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief():
+    """True unless TF_CONFIG names this task a non-chief worker."""
+    try:
+        task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except ValueError:
+        raise ParameterError("TF_CONFIG is not valid JSON") from None
+    if not task:
+        return True
+    kind, index = task.get("type"), int(task.get("index", 0))
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+
+
 def batch(dataset, config, training):
-    """Shuffle (training only), batch and prefetch an unbatched pipeline."""
+    """Shuffle (training only), batch, shard by data and prefetch an unbatched pipeline."""
     import tensorflow as tf
 
     if training:
         dataset = dataset.shuffle(2048, seed=config.get("seed", 0), reshuffle_each_iteration=True)
         if config.get("steps_per_epoch"):
             dataset = dataset.repeat()
-    return dataset.batch(config["batch_size"], drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(config["batch_size"], drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def load_config(run_dir):
@@ -51,7 +92,7 @@ def load_config(run_dir):
 
 
 def train(method, data_dir, run_dir=None, preset="default", source=None, target=None,
-          progress=True, **overrides):
+          progress=True, strategy="default", **overrides):
     """Train ``method`` on the NSynth-layout dataset at ``data_dir``.
 
     Parameters
@@ -67,15 +108,20 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
         NSynth families, for methods that translate between two.
     progress : bool
         Keras' progress bar.
+    strategy : {"default", "mirrored", "multi-worker"}
+        The `tf.distribute` strategy.
     **overrides
         Configuration keys to change (``epochs``, ``batch_size``, ...).
 
     Returns
     -------
-    dict with ``run_dir``, ``history`` (per-epoch logs of this call) and the
-    method's artifacts.
+    dict with ``run_dir``, ``history`` (per-epoch logs of this call), ``model``
+    (the trained training model) and the method's artifacts (chief only).
     """
     module = methods.get(method)  # fails fast on an unknown method, before TF starts
+    check_choice("strategy", strategy, STRATEGIES)
+
+    import tempfile
 
     import keras
     run_dir = run_dir or default_run_dir(method, source, target)
@@ -94,18 +140,27 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
             config["epochs"] = epochs
         source, target = saved.get("source"), saved.get("target")
     keras.utils.set_random_seed(config.get("seed", 0))
+    distribution = make_strategy(strategy)
+    chief = is_chief()
     train_ds, valid_ds, info = module.make_datasets(data_dir, config, source=source, target=target)
-    os.makedirs(run_dir, exist_ok=True)
-    write_text(
-        os.path.join(run_dir, "config.json"),
-        json.dumps({"config": config, "source": source, "target": target, "data": info}, indent=1),
-    )
-    model = module.build(config, info)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup"), double_checkpoint=True),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
-        *module.callbacks(model, config, run_dir, valid_ds),
-    ]
+    if chief:
+        os.makedirs(run_dir, exist_ok=True)
+        write_text(
+            os.path.join(run_dir, "config.json"),
+            json.dumps({"config": config, "source": source, "target": target, "data": info}, indent=1),
+        )
+        backup_dir = os.path.join(run_dir, "backup")
+    else:
+        backup_dir = os.path.join(tempfile.gettempdir(), "soundtransform-backup-" + _task_name(run_dir))
+    with distribution.scope():
+        model = module.build(config, info)
+    # The backup is kept after the last epoch, so rerunning with more epochs continues.
+    callbacks = [keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False)]
+    if chief:
+        callbacks += [
+            keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
+            *module.callbacks(model, config, run_dir, valid_ds),
+        ]
     verbose = (1 if sys.stderr.isatty() else 2) if progress else 0
     warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
     history = model.fit(
@@ -116,5 +171,13 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
         callbacks=callbacks,
         verbose=verbose,
     )
-    artifacts = module.finish(model, config, info, run_dir)
-    return {"run_dir": run_dir, "history": history.history, **artifacts}
+    artifacts = module.finish(model, config, info, run_dir) if chief else {}
+    return {"run_dir": run_dir, "history": history.history, "model": model, **artifacts}
+
+
+def _task_name(run_dir):
+    import hashlib
+
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    digest = hashlib.sha1(os.path.abspath(run_dir).encode()).hexdigest()[:10]
+    return f"{task.get('type', 'worker')}{task.get('index', 0)}-{digest}"
