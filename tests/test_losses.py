@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from soundtransform import losses
+
+
+def test_gram_matrix_matches_numpy(rng):
+    features = rng.standard_normal((2, 5, 7, 3)).astype(np.float32)
+    flat = features.reshape(2, 35, 3)
+    expected = np.einsum("bpi,bpj->bij", flat, flat) / 35
+    np.testing.assert_allclose(losses.gram_matrix(tf.constant(features)).numpy(), expected, rtol=1e-5)
+
+
+def test_gram_matrix_does_not_depend_on_length(rng):
+    # A clip repeated in time has the same texture statistics as the clip.
+    features = rng.standard_normal((1, 4, 6, 3)).astype(np.float32)
+    repeated = np.concatenate([features] * 3, axis=2)
+    np.testing.assert_allclose(losses.gram_matrix(repeated).numpy(), losses.gram_matrix(features).numpy(),
+                               rtol=1e-5)
+
+
+def test_content_and_style_losses_vanish_only_at_the_target(rng):
+    a = tf.constant(rng.standard_normal((1, 4, 4, 3)), tf.float32)
+    b = tf.constant(rng.standard_normal((1, 4, 4, 3)), tf.float32)
+    assert float(losses.content_loss(a, a)) == 0.0
+    assert float(losses.content_loss(a, b)) > 0.0
+    assert float(losses.style_loss([a, b], [losses.gram_matrix(a), losses.gram_matrix(b)])) == pytest.approx(0.0)
+    assert float(losses.style_loss([a, b], [losses.gram_matrix(b), losses.gram_matrix(a)])) > 0.0
+
+
+def test_envelopes_sum_the_right_axis():
+    image = np.full((1, 4, 6, 1), -1.0, np.float32)
+    image[0, 1, :, 0] = 1.0  # one loud bin all the time
+    image[0, :, 2, 0] = 1.0  # one loud frame at all frequencies
+    temporal = losses.temporal_envelope(image).numpy()[0]
+    spectral = losses.spectral_envelope(image).numpy()[0]
+    assert temporal.shape == (6,) and spectral.shape == (4,)
+    assert temporal.argmax() == 2 and spectral.argmax() == 1
+    assert temporal[2] == pytest.approx(1.0) and temporal[0] == pytest.approx(-0.5)
+
+
+def test_energy_and_frequency_losses_see_only_their_own_envelope():
+    image = np.zeros((1, 4, 6, 1), np.float32)
+    # Moving energy between bins within every frame keeps the temporal envelope.
+    shuffled = image.copy()
+    shuffled[0, 0] += 0.5
+    shuffled[0, 1] -= 0.5
+    assert float(losses.energy_loss(shuffled, losses.temporal_envelope(image))) == pytest.approx(0.0)
+    assert float(losses.frequency_loss(shuffled, losses.spectral_envelope(image))) > 0.0
+    # ... and moving it between frames within every bin keeps the spectral one.
+    shifted = image.copy()
+    shifted[0, :, 0] += 0.5
+    shifted[0, :, 1] -= 0.5
+    assert float(losses.frequency_loss(shifted, losses.spectral_envelope(image))) == pytest.approx(0.0)
+    assert float(losses.energy_loss(shifted, losses.temporal_envelope(image))) > 0.0

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from soundtransform import audio, losses
+from soundtransform.errors import DataError, ParameterError
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier():
+    import keras
+
+    from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
+
+    keras.utils.set_random_seed(0)
+    return VGG19AudioClassifier(input_shape=(32, 32, 1), width=1 / 16, dense_units=8)
+
+
+@pytest.fixture(scope="module")
+def flute_and_keyboard(notes):
+    flute = next(n for n in notes if n.family == "flute" and n.pitch == 60)
+    keyboard = next(n for n in notes if n.family == "keyboard" and n.pitch == 67)
+    return audio.load(flute.path), audio.load(keyboard.path)
+
+
+def _images(flute_and_keyboard):
+    content, style = flute_and_keyboard
+    return audio.waveform_to_image(content)[0][None], audio.waveform_to_image(style)[0][None]
+
+
+def test_perceptual_features_are_fully_convolutional(tiny_classifier):
+    from soundtransform.methods.slow import perceptual_features
+
+    features = perceptual_features(tiny_classifier, ["block2_conv2", "block1_conv1"])
+    deep, shallow = features(np.zeros((1, 64, 40, 1), np.float32))
+    assert deep.shape == (1, 32, 20, 8) and shallow.shape == (1, 64, 40, 4)
+    # Same weights as the classifier's own layer.
+    conv = tiny_classifier.get_layer("block1_conv1")
+    image = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(features(image)[1].numpy(), conv(image).numpy(), atol=1e-5)
+    with pytest.raises(ParameterError, match="unknown VGG-19 layers"):
+        perceptual_features(tiny_classifier, ["block9_conv1"])
+
+
+def test_loop_lowers_its_loss(tiny_classifier, flute_and_keyboard):
+    from soundtransform.methods.slow import SlowStyleTransfer
+
+    content, style = _images(flute_and_keyboard)
+    transfer = SlowStyleTransfer(tiny_classifier, content_layer="block2_conv2",
+                                 style_layers=("block1_conv1", "block2_conv1"), beta=1e3, jit_compile=False)
+    image, history = transfer(content, style, steps=15, init="noise")
+    assert image.shape == content.shape
+    assert float(np.abs(image).max()) <= 1.0
+    assert len(history["total"]) == 16
+    assert history["total"][-1] < 0.7 * history["total"][0]
+
+
+@pytest.mark.parametrize("weight, term, other", [("gamma", "energy", "frequency"),
+                                                 ("delta", "frequency", "energy")])
+def test_each_constraint_moves_its_own_envelope(tiny_classifier, flute_and_keyboard, weight, term, other):
+    from soundtransform.methods.slow import SlowStyleTransfer
+
+    content, style = _images(flute_and_keyboard)
+    weights = dict(alpha=0.0, beta=0.0, gamma=0.0, delta=0.0)
+    weights[weight] = 1.0
+    transfer = SlowStyleTransfer(tiny_classifier, content_layer="block2_conv2", style_layers=("block1_conv1",),
+                                 jit_compile=False, **weights)
+    image, history = transfer(content, style, steps=15)
+    # The constrained envelope moves toward the style's ...
+    assert history[term][-1] < 0.5 * history[term][0]
+    envelope = {"energy": losses.temporal_envelope, "frequency": losses.spectral_envelope}[term]
+    before = np.abs(envelope(content) - envelope(style)).mean()
+    after = np.abs(envelope(image) - envelope(style)).mean()
+    assert after < 0.7 * before
+    # ... and the image changed.
+    assert float(np.abs(image - content).max()) > 0.05
+
+
+def test_stylize_waveform_in_waveform_out(tiny_classifier, flute_and_keyboard, tmp_path):
+    from soundtransform.methods.slow import stylize
+
+    content, style = flute_and_keyboard
+    content = content[: 3 * audio.SAMPLE_RATE]  # any length; the style is longer
+    y, history = stylize(content, style, classifier=tiny_classifier, preset="tiny", steps=4, gamma=1.0,
+                         progress=False, return_history=True)
+    assert y.dtype == np.float32 and y.shape == content.shape
+    assert np.all(np.isfinite(y)) and audio.peak_db(y) > -40
+    assert history["total"][-1] < history["total"][0]
+    # A saved classifier works by path too.
+    path = tmp_path / "perceptual.keras"
+    tiny_classifier.save(path)
+    y2 = stylize(content, style, classifier=str(path), preset="tiny", steps=0, phase="source", progress=False)
+    assert audio.snr_db(content, y2) > 20  # zero steps + source phase gives the content back
+
+
+def test_stylize_fails_clearly(tiny_classifier, flute_and_keyboard, tmp_path):
+    from soundtransform.methods.slow import stylize
+
+    content, style = flute_and_keyboard
+    with pytest.raises(ParameterError, match="init"):
+        stylize(content, style, classifier=tiny_classifier, preset="tiny", init="zeros", progress=False)
+    with pytest.raises(ParameterError, match="phase"):
+        stylize(content, style, classifier=tiny_classifier, preset="tiny", phase="none", progress=False)
+    with pytest.raises(DataError, match="no classifier"):
+        stylize(content, style, classifier=str(tmp_path / "none.keras"), preset="tiny", progress=False)
+    with pytest.raises(DataError, match="samples long"):
+        stylize(content[:100], style, classifier=tiny_classifier, preset="tiny", progress=False)
