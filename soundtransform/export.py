@@ -526,10 +526,12 @@ def load_generator(path):
 def _register_project_objects():
     """Import the modules whose keras classes a saved generator may use."""
     import importlib
+    import pkgutil
 
-    from soundtransform import methods
+    from soundtransform import methods, networks
 
-    for module in ("soundtransform.layers", *methods.METHODS.values()):
+    names = [f"soundtransform.networks.{m.name}" for m in pkgutil.iter_modules(networks.__path__)]
+    for module in ("soundtransform.layers", *names, *methods.METHODS.values()):
         try:
             importlib.import_module(module)
         except ImportError:  # a method still being written must not break loading the others
@@ -600,3 +602,34 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
         name = f"{info['method']}_{info['source']}_to_{info['target']}"
     generator = load_generator(generator_path)
     return export_generator(generator, name, info, base_dir=base_dir, **options)
+
+
+def describe(entry, default=None):
+    """Lines describing one `list_models` entry, for ``soundtransform models``."""
+    md = entry.get("metadata") or {}
+    flags = " (default)" if entry["name"] == default else ""
+    what = " -> ".join(str(md[k]) for k in ("source", "target") if md.get(k))
+    head = f"{entry['name']}{flags}: {md.get('method', 'unknown method')}"
+    lines = [head + (f", {what}" if what else "")]
+    if not md:
+        lines.append("  (no readable soundtransform metadata)")
+    else:
+        lines.append(
+            f"  versions {', '.join(map(str, entry['versions']))}; newest exported {md.get('created', '?')}; "
+            f"image {md.get('freq_bins')}x{md.get('frames')}, overlap {md.get('overlap')} frames; "
+            f"phase {md.get('phase')}" + (f" ({md.get('n_iter')} iterations)" if md.get("phase") == "griffin-lim" else "")
+            + f"; rows above: {md.get('upper_bins')}"
+        )
+        if md.get("preset"):
+            lines.append(f"  preset {md['preset']}")
+        data = md.get("training_data")
+        if isinstance(data, dict):
+            keys = ("root", "train_notes", "train_pairs", "families")
+            lines.append("  trained on: " + ", ".join(f"{k} {data[k]}" for k in keys if k in data))
+        metrics = md.get("metrics")
+        if isinstance(metrics, dict) and metrics:
+            lines.append("  metrics: " + ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())
+                if isinstance(v, (int, float, str))))
+    lines.append(f"  {entry['path']}")
+    return lines

@@ -1,0 +1,460 @@
+"""Inference, the product: audio -> model -> audio, for arrays, files and folders.
+
+`load_model` gives a `Converter`: an exported model (a name in
+`export.models_dir`, a model folder or a version folder), a generator file
+(``.keras``, wrapped in the same graph the export writes) or a training run
+folder.  ``Converter.convert(waveform, sample_rate)`` returns a waveform of the
+same length and rate.  `convert_file` and `convert_folder` do files; the CLI's
+``soundtransform convert`` is built on them::
+
+    >>> import soundtransform
+    >>> model = soundtransform.load_model("cgan_flute_to_keyboard")
+    >>> y = model.convert(flute, sample_rate=44100)   # keyboard, 44.1 kHz
+    >>> soundtransform.convert_file("flute.wav", "keyboard.wav")
+
+Any length, sample rate and channel count goes in (channels are averaged, see
+`audio.load`); the output is mono at the input's rate.  Every output is written
+atomically: an existing file is replaced whole or not at all.
+"""
+
+import os
+
+import numpy as np
+
+from soundtransform import audio
+from soundtransform.errors import DataError, ParameterError, check_choice
+
+DEFAULT_MODEL = "cgan_flute_to_keyboard"  # $SOUNDTRANSFORM_DEFAULT_MODEL overrides
+INPUT_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")
+OUTPUT_EXTENSIONS = (".wav", ".flac", ".ogg")
+METHODS = ("model", "slow")
+BATCH_SIZE = 8  # same-length files converted in one call
+
+
+def default_model():
+    """The model ``convert`` uses when none is named: ``$SOUNDTRANSFORM_DEFAULT_MODEL`` or `DEFAULT_MODEL`."""
+    return os.environ.get("SOUNDTRANSFORM_DEFAULT_MODEL") or DEFAULT_MODEL
+
+
+class Converter:
+    """A loaded model: waveforms in, transformed waveforms out.
+
+    Built by `load_model` (or `load_slow`); not usually constructed directly.
+
+    Parameters
+    ----------
+    transform : callable
+        ``np.ndarray [batch, samples] float32 at 16 kHz -> same shape``.
+    metadata : dict
+        What the export recorded (method, source, target, settings, metrics).
+    path : str, optional
+        Where it was loaded from.
+    images : callable, optional
+        ``[batch, freq_bins, frames, 1] -> same``, the model's image signature.
+    """
+
+    def __init__(self, transform, metadata, path=None, images=None):
+        self._transform = transform
+        self._images = images
+        self.metadata = dict(metadata)
+        self.path = path
+        self.name = self.metadata.get("name") or (os.path.basename(path) if path else "model")
+        self.sample_rate = int(self.metadata.get("sample_rate", audio.SAMPLE_RATE))
+
+    def __repr__(self):
+        md = self.metadata
+        what = " -> ".join(str(md[k]) for k in ("source", "target") if md.get(k))
+        return f"<Converter {self.name} ({md.get('method', '?')}{', ' + what if what else ''}) from {self.path}>"
+
+    def convert(self, waveform, sample_rate=audio.SAMPLE_RATE):
+        """Transform one waveform.
+
+        Parameters
+        ----------
+        waveform : np.ndarray [shape=(samples,) or (samples, channels)], float
+            Any length up to `audio.MAX_SECONDS`; channels are averaged.
+        sample_rate : int, Hz
+
+        Returns
+        -------
+        np.ndarray [shape=(samples,)], float32 at ``sample_rate``.
+        """
+        y = np.asarray(waveform, dtype=np.float32)
+        if y.ndim == 2:
+            y = y.mean(axis=1)
+        if y.ndim != 1:
+            raise ParameterError(f"waveform must be [samples] or [samples, channels], got shape {y.shape}")
+        if y.size == 0:
+            raise DataError("waveform has no samples")
+        if not np.all(np.isfinite(y)):
+            raise DataError("waveform contains NaN or infinite samples")
+        if int(sample_rate) <= 0:
+            raise ParameterError(f"sample_rate {sample_rate} must be a positive number of Hz")
+        x = audio.resample(y, int(sample_rate), self.sample_rate)
+        out = self.convert_batch(x[None])[0]
+        out = audio.resample(out, self.sample_rate, int(sample_rate))
+        return audio.fit_length(out, len(y))
+
+    def convert_batch(self, waveforms):
+        """Transform ``[batch, samples]`` float32 at the model's rate (16 kHz); same shape out."""
+        waveforms = np.ascontiguousarray(waveforms, dtype=np.float32)
+        return np.asarray(self._transform(waveforms), dtype=np.float32)
+
+    def transform_images(self, images):
+        """The model's image signature: ``[batch, freq_bins, frames, 1]`` in [-1, 1] -> same."""
+        if self._images is None:
+            raise ParameterError(f"{self.name} has no image signature")
+        return np.asarray(self._images(np.asarray(images, dtype=np.float32)), dtype=np.float32)
+
+
+# ----------------------------------------------------------------- loading
+
+
+def load_model(model=None, base_dir=None, **options):
+    """Load a model for conversion.
+
+    Parameters
+    ----------
+    model : str, optional
+        An exported model's name (its newest version), a ``NAME`` or
+        ``NAME/VERSION`` folder, a generator ``.keras`` file or a run folder.
+        Default: `default_model`.
+    base_dir : str, optional
+        Where names are looked up; default `export.models_dir`.
+    **options
+        For ``.keras`` files and run folders only: `export.build_serving_module`'s
+        ``phase``, ``n_iter``, ``overlap``, ``upper_bins`` (an export fixed them).
+
+    Raises
+    ------
+    ParameterError
+        An unknown name (the message lists the available ones), or a model that
+        is not a spectrogram generator.
+    DataError
+        A folder or file that holds no usable model.
+    """
+    from soundtransform import export
+
+    named_default = model is None
+    model = os.fspath(model) if model is not None else default_model()
+    is_file = os.path.isfile(model)
+    is_run = os.path.isdir(model) and not os.path.isfile(os.path.join(model, "saved_model.pb")) \
+        and not export.versions(model) and os.path.isfile(os.path.join(model, "config.json"))
+    if is_file or is_run:
+        if is_file and not model.endswith(".keras"):
+            raise ParameterError(f"{model} is not a model: give an exported model's name or folder, "
+                                 "a generator .keras file or a run folder")
+        return _from_generator(model, **options)
+    if options:
+        raise ParameterError(f"{', '.join(sorted(options))} are fixed at export time; "
+                             "re-export the model to change them")
+    try:
+        version_dir = export.find_version(model, base_dir)
+    except ParameterError as exc:
+        if named_default:
+            raise ParameterError(
+                f"the default model {model!r} is not exported yet: train and export it "
+                f"(`soundtransform export RUN_DIR --name {model}`) or pass --model NAME; "
+                f"{str(exc).split('; ', 1)[-1]}"
+            ) from None
+        raise
+    return _from_saved_model(version_dir)
+
+
+def _from_saved_model(version_dir):
+    from soundtransform import export
+
+    metadata = export.read_metadata(version_dir)
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(version_dir)
+    except Exception as exc:  # a corrupt or foreign SavedModel
+        raise DataError(f"cannot load {version_dir}: {_first_line(exc)}") from None
+    waveform_fn = loaded.signatures.get("serving_default")
+    images_fn = loaded.signatures.get("transform_images")
+    if waveform_fn is None:
+        raise DataError(f"{version_dir} has no serving_default signature")
+
+    def transform(x):
+        return _run(lambda: waveform_fn(waveform=tf.constant(x))["waveform"].numpy())
+
+    def images(x):
+        return _run(lambda: images_fn(images=tf.constant(x))["images"].numpy())
+
+    converter = Converter(transform, metadata, path=version_dir, images=images if images_fn is not None else None)
+    converter._loaded = loaded  # keeps the restored variables alive
+    return converter
+
+
+def _from_generator(path, **options):
+    """A ``.keras`` generator or run folder, wrapped in the export's graph without writing it."""
+    from soundtransform import export
+
+    generator_path, run = export.find_run_generator(path)
+    config = run.get("config", {})
+    generator = export.load_generator(generator_path)
+    module = export.build_serving_module(generator, freq_bins=config.get("freq_bins"),
+                                         frames=config.get("frames"), **options)
+    metadata = {k: config[k] for k in ("method", "preset") if k in config}
+    metadata.update({k: run[k] for k in ("source", "target") if run.get(k)})
+    metadata.update(module.settings)
+    metadata["name"] = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+
+    def transform(x):
+        return _run(lambda: module.serving_default(x)["waveform"].numpy())
+
+    def images(x):
+        return _run(lambda: module.transform_images(x)["images"].numpy())
+
+    converter = Converter(transform, metadata, path=os.path.abspath(generator_path), images=images)
+    converter._module = module
+    return converter
+
+
+def load_slow(style, **options):
+    """A `Converter` that runs Slow style transfer towards the timbre of ``style``.
+
+    Parameters
+    ----------
+    style : str or np.ndarray [shape=(samples,)] at 16 kHz
+        The style sound (a file path or a waveform).
+    **options
+        `soundtransform.methods.slow.stylize` options (``steps``, ``preset``,
+        ``classifier`` ...).
+    """
+    try:
+        from soundtransform.methods import slow
+    except ImportError as exc:
+        raise ParameterError(f"--method slow is not available: {exc}") from None
+    if not hasattr(slow, "stylize"):
+        raise ParameterError("--method slow is not available: soundtransform/methods/slow.py has no stylize()")
+    if style is None:
+        raise ParameterError("--method slow needs a style sound: --style STYLE.wav")
+    style_path = None
+    if isinstance(style, (str, os.PathLike)):
+        style_path = os.fspath(style)
+        style = audio.load(style_path, require_sound=True)
+    options.setdefault("progress", False)
+
+    def transform(x):
+        return np.stack([slow.stylize(y, style, **options) for y in x])
+
+    metadata = {"name": "slow", "method": "slow", "style": style_path or "array", **{
+        k: v for k, v in options.items() if isinstance(v, (int, float, str))}}
+    return Converter(transform, metadata, path=style_path)
+
+
+def _run(fn):
+    """Run a graph call; its assertion failures become one-line `DataError`s."""
+    import tensorflow as tf
+
+    try:
+        return fn()
+    except tf.errors.InvalidArgumentError as exc:
+        raise DataError(f"the model rejected its input: {_assert_message(exc)}") from None
+
+
+def _assert_message(exc):
+    """The human part of a failed ``tf.debugging`` assertion's message."""
+    text = getattr(exc, "message", str(exc))
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Graph execution error", "Detected at node", "[[", "File ", "<")) \
+                and not line.endswith(":"):
+            if line.startswith("assertion failed: ["):  # tf.debugging.assert_*: "[message] [Condition ...]"
+                line = line[len("assertion failed: ["):].split("]", 1)[0]
+            return line[:300]
+    return _first_line(exc)
+
+
+def _first_line(exc):
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+# ------------------------------------------------------------------- files
+
+
+def _resolve(model=None, method="model", style=None, converter=None, **options):
+    if converter is not None:
+        return converter
+    check_choice("method", method, METHODS)
+    if method == "slow":
+        if model is not None:
+            raise ParameterError("--method slow takes --style, not --model")
+        return load_slow(style, **options)
+    if style is not None:
+        raise ParameterError("--style is for --method slow; a model brings its own target sound")
+    return load_model(model, **options)
+
+
+def _check_output(path):
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in OUTPUT_EXTENSIONS:
+        raise ParameterError(f"output {path} must end in one of: {', '.join(OUTPUT_EXTENSIONS)}")
+    return os.fspath(path)
+
+
+def _png_path(out_path):
+    return os.path.splitext(out_path)[0] + ".png"
+
+
+def _input_rate(path):
+    import soundfile as sf
+
+    return int(sf.info(path).samplerate)
+
+
+def _write(converter, in_path, out_path, y16, out16, rate, png):
+    """Save ``out16`` (16 kHz) at the input's ``rate`` and, with ``png``, the before/after picture."""
+    length = int(round(len(y16) * rate / converter.sample_rate))
+    out = audio.fit_length(audio.resample(out16, converter.sample_rate, rate), length)
+    audio.save(out_path, out, rate)
+    if png:
+        from soundtransform import plot
+
+        before, _ = audio.waveform_to_image(y16)
+        after, _ = audio.waveform_to_image(out16)
+        plot.save_spectrograms(_png_path(out_path), [before.numpy(), after.numpy()],
+                               titles=[f"input: {os.path.basename(in_path)}", f"output: {converter.name}"])
+    return out_path
+
+
+def convert_file(in_path, out_path, model=None, method="model", style=None, png=False, converter=None,
+                 **options):
+    """Convert one audio file.
+
+    Parameters
+    ----------
+    in_path : str
+        Any format, rate, channel count and length `audio.load` reads.
+    out_path : str
+        ``.wav``, ``.flac`` or ``.ogg``; or an existing folder (then the output
+        is named after the input).  Mono, at the input's sample rate, the
+        input's duration.
+    model : str, optional
+        See `load_model`; default `default_model`.
+    method : {"model", "slow"}
+        ``"slow"`` optimises the spectrogram towards ``style`` (no model).
+    style : str, optional
+        Style sound for ``method="slow"``.
+    png : bool
+        Also write ``OUT.png``: input and output spectrograms side by side.
+    converter : Converter, optional
+        An already loaded model (skips loading).
+    **options
+        Passed to `load_model` or `load_slow`.
+
+    Returns
+    -------
+    out_path : str
+    """
+    if os.path.isdir(in_path):
+        raise DataError(f"{in_path} is a folder; use convert_folder (or the CLI) for folders")
+    if os.path.isdir(out_path):
+        out_path = os.path.join(out_path, _output_name(in_path))
+    _check_output(out_path)
+    from soundtransform.fileio import check_output_path
+
+    check_output_path(out_path)
+    y16 = audio.load(in_path)
+    rate = _input_rate(in_path)
+    converter = _resolve(model, method, style, converter, **options)
+    out16 = converter.convert_batch(y16[None])[0]
+    return _write(converter, in_path, out_path, y16, out16, rate, png)
+
+
+def _output_name(in_path):
+    stem, ext = os.path.splitext(os.path.basename(in_path))
+    return stem + (ext.lower() if ext.lower() in OUTPUT_EXTENSIONS else ".wav")
+
+
+def list_inputs(in_dir):
+    """Audio files directly in ``in_dir`` (by extension, hidden files skipped), sorted."""
+    if not os.path.isdir(in_dir):
+        raise DataError(f"no such folder: {in_dir}")
+    files = sorted(
+        os.path.join(in_dir, f) for f in os.listdir(in_dir)
+        if not f.startswith(".") and os.path.splitext(f)[1].lower() in INPUT_EXTENSIONS
+        and os.path.isfile(os.path.join(in_dir, f))
+    )
+    if not files:
+        raise DataError(f"{in_dir} holds no audio files ({', '.join(INPUT_EXTENSIONS)})")
+    return files
+
+
+def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=False, converter=None,
+                   batch_size=BATCH_SIZE, progress=True, **options):
+    """Convert every audio file directly in ``in_dir`` into ``out_dir``.
+
+    One output per input, named after it (``.wav`` unless the input is
+    ``.flac``/``.ogg``).  Files are read and written on background threads
+    while the model runs; files of equal length (at 16 kHz) go through the
+    model ``batch_size`` at a time.  A file that cannot be read is reported
+    and skipped; the others are still converted.
+
+    Returns
+    -------
+    dict with ``converted`` (list of output paths) and ``failed`` (list of
+    ``(input, message)``).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm import tqdm
+
+    files = list_inputs(in_dir)
+    out_dir = os.path.abspath(out_dir)
+    if os.path.abspath(in_dir) == out_dir:
+        raise ParameterError(f"output folder {out_dir} is the input folder; choose another")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise DataError(f"output {out_dir} is a file, expected a folder")
+    if not os.path.isdir(os.path.dirname(out_dir)):
+        raise DataError(f"output folder {os.path.dirname(out_dir)} does not exist")
+    converter = _resolve(model, method, style, converter, **options)
+    os.makedirs(out_dir, exist_ok=True)
+
+    def load(path):
+        try:
+            return path, audio.load(path), _input_rate(path), None
+        except DataError as exc:
+            return path, None, None, str(exc)
+
+    converted, failed, pending = [], [], []
+    chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+    bar = tqdm(total=len(files), unit="file", disable=not progress, desc="convert")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        loading = [pool.submit(load, path) for path in chunks[0]]
+        for i in range(len(chunks)):
+            chunk = [future.result() for future in loading]
+            if i + 1 < len(chunks):  # read the next chunk while the model runs on this one
+                loading = [pool.submit(load, path) for path in chunks[i + 1]]
+            by_length = {}
+            for path, y16, rate, error in chunk:
+                if error is None:
+                    by_length.setdefault(len(y16), []).append((path, y16, rate))
+                else:
+                    failed.append((path, error))
+            for group in by_length.values():
+                outs = converter.convert_batch(np.stack([y for _, y, _ in group]))
+                for (path, y16, rate), out16 in zip(group, outs):
+                    out_path = os.path.join(out_dir, _output_name(path))
+                    pending.append(pool.submit(_write, converter, path, out_path, y16, out16, rate, png))
+            bar.update(len(chunk))
+        converted = [future.result() for future in pending]
+    bar.close()
+    return {"converted": converted, "failed": failed}
+
+
+def convert_path(in_path, out_path, **kwargs):
+    """`convert_file` or `convert_folder`, whichever ``in_path`` needs; the CLI's entry point.
+
+    Returns
+    -------
+    dict with ``converted`` and ``failed`` as `convert_folder` gives.
+    """
+    if os.path.isdir(in_path):
+        return convert_folder(in_path, out_path, **kwargs)
+    kwargs.pop("progress", None)
+    kwargs.pop("batch_size", None)
+    return {"converted": [convert_file(in_path, out_path, **kwargs)], "failed": []}
