@@ -263,7 +263,7 @@ def _assert_message(exc):
         if line and not line.startswith(("Graph execution error", "Detected at node", "[[", "File ", "<")) \
                 and not line.endswith(":"):
             if line.startswith("assertion failed: ["):  # tf.debugging.assert_*: "[message] [Condition ...]"
-                line = line[len("assertion failed: ["):].split("]", 1)[0]
+                line = line[len("assertion failed: ["):].split("] [Condition", 1)[0]
             return line[:300]
     return _first_line(exc)
 
