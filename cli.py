@@ -232,5 +232,77 @@ def spectrogram(audio_in, png_out):
     click.echo(f"wrote {png_out}")
 
 
+# ------------------------------------------------- export, convert, models
+
+
+@cli.command("export")
+@click.argument("run", metavar="RUN_DIR_OR_CHECKPOINT", type=click.Path())
+@click.option("--name", default=None, help="Model name [default: METHOD_SOURCE_to_TARGET from the run].")
+@click.option("--phase", default="source", show_default=True, help="Inversion: source or griffin-lim.")
+@click.option("--griffin-lim-iters", "n_iter", default=32, show_default=True, type=click.IntRange(min=0))
+@click.option("--overlap", default=None, type=click.IntRange(min=0), help="Window overlap in frames [default: frames/4].")
+@click.option("--upper-bins", default="source", show_default=True,
+              help="Rows above the model's freq_bins: source (the input's own) or silent.")
+@click.option("--models-dir", default=None, type=click.Path(file_okay=False),
+              help="Export folder [default: $SOUNDTRANSFORM_MODELS or exported_models/].")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Extra metadata to record.")
+def export_command(run, name, phase, n_iter, overlap, upper_bins, models_dir, settings):
+    """Export a trained generator as the next version of a TF Serving model.
+
+    RUN_DIR_OR_CHECKPOINT is a training run folder (its config.json and
+    generator .keras file) or a generator .keras file.
+    """
+    from soundtransform.export import export_run
+
+    path = export_run(run, name=name, base_dir=models_dir, metadata=_parse_settings(settings),
+                      phase=phase, n_iter=n_iter, overlap=overlap, upper_bins=upper_bins)
+    click.echo(f"exported {path}")
+
+
+@cli.command()
+@click.argument("audio_in", metavar="IN", type=click.Path())
+@click.argument("audio_out", metavar="OUT", type=click.Path())
+@click.option("--model", default=None,
+              help="Exported model name or folder, or a generator .keras file [default: cgan_flute_to_keyboard, "
+                   "or $SOUNDTRANSFORM_DEFAULT_MODEL].")
+@click.option("--method", default="model", show_default=True, help="model, or slow (needs --style).")
+@click.option("--style", default=None, type=click.Path(), help="Style sound for --method slow.")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="Optimisation steps for --method slow.")
+@click.option("--png", is_flag=True, help="Also write OUT.png: input and output spectrograms.")
+def convert(audio_in, audio_out, model, method, style, steps, png):
+    """Convert IN (a file, or a folder of files) into OUT (a file, or a folder).
+
+    Any length, sample rate and channel count; the output is mono at the
+    input's rate and duration.
+    """
+    from soundtransform.convert import convert_path
+
+    options = {"steps": steps} if steps else {}
+    result = convert_path(audio_in, audio_out, model=model, method=method, style=style, png=png, **options)
+    for path, message in result["failed"]:
+        click.echo(f"skipped {path}: {message}", err=True)
+    if len(result["converted"]) == 1 and not os.path.isdir(audio_in):
+        click.echo(f"wrote {result['converted'][0]}")
+    else:
+        click.echo(f"wrote {len(result['converted'])} files into {audio_out}")
+    if result["failed"]:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--models-dir", default=None, type=click.Path(file_okay=False),
+              help="[default: $SOUNDTRANSFORM_MODELS or exported_models/]")
+def models(models_dir):
+    """List the exported models (shipped and your own) with their metadata."""
+    from soundtransform.convert import default_model
+    from soundtransform.export import describe, list_models, models_dir as default_dir
+
+    entries = list_models(models_dir)
+    if not entries:
+        click.echo(f"no models in {models_dir or default_dir()}; export one with `soundtransform export`")
+    for entry in entries:
+        click.echo("\n".join(describe(entry, default=default_model())))
+
+
 if __name__ == "__main__":
     cli()
