@@ -18,6 +18,7 @@ from soundtransform.errors import check_choice
 
 METHODS = {
     "classifier": "soundtransform.methods.classifier",
+    "faster": "soundtransform.methods.faster",
 }
 
 

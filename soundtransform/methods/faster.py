@@ -1,0 +1,237 @@
+"""Faster: a feed-forward transformation network trained with perceptual losses.
+
+Johnson, Alahi & Fei-Fei, *Perceptual Losses for Real-Time Style Transfer and
+Super-Resolution* (ECCV 2016), on spectrogram images as in Liu, Delany &
+McKeever (CAIP 2019), with the energy and frequency constraints of Verma &
+Smith (2018).  Instead of optimising each output (Slow), a `transform_net` is
+trained once, on the source family's notes, to minimise::
+
+    alpha * content  +  beta * style  +  gamma * energy  +  delta * frequency
+
+``content``
+    Feature reconstruction loss at ``content_layer`` against the input note
+    itself (keep the pitch and timing of the input).
+``style``
+    Gram-matrix loss at ``style_layers`` against the target family's mean Gram
+    matrices, computed once from (up to ``style_notes`` of) its training notes.
+``energy``, ``frequency``
+    Squared distance of the output's temporal and spectral envelopes to the
+    target family's mean envelopes.
+
+The perceptual network is a trained `VGG19AudioClassifier` (``classifier``
+setting, default ``exported_models/classifiers/perceptual.keras``); it stays
+frozen.  The output is time-aligned with the input, so the export inverts it
+with the input's phase.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from soundtransform import data, losses
+from soundtransform.callbacks import ExampleSpectrograms
+from soundtransform.errors import ParameterError
+from soundtransform.fileio import atomic_path, write_text
+from soundtransform.methods.slow import load_perceptual_classifier, perceptual_features
+from soundtransform.networks.transform_net import transform_net
+
+ARTIFACT = "generator.keras"
+TERMS = ("content", "style", "energy", "frequency")
+
+
+@keras.saving.register_keras_serializable(package="soundtransform")
+class FasterStyleTransfer(keras.Model):
+    """Owns the training of a transformation network (Johnson et al. 2016).
+
+    Parameters
+    ----------
+    transform_net : keras.Model
+        ``[batch, freq, frames, 1] -> [batch, freq, frames, 1]``; the only
+        weights that are trained.
+    features : keras.Model
+        Frozen perceptual network: image -> ``[content_layer, *style_layers]``
+        feature maps (`slow.perceptual_features`).
+    style_grams : list of np.ndarray [shape=(1, channels, channels)]
+        The target family's mean Gram matrix at each style layer.
+    style_energy : np.ndarray [shape=(1, frames)]
+        The target family's mean temporal envelope (image units).
+    style_frequency : np.ndarray [shape=(1, freq)]
+        The target family's mean spectral envelope (image units).
+    alpha, beta, gamma, delta : float
+        Weights of the content, style, energy and frequency terms (Gatys et
+        al.; Verma & Smith).
+    """
+
+    def __init__(self, transform_net, features, style_grams, style_energy, style_frequency,
+                 alpha=1.0, beta=1.0, gamma=1.0, delta=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.transform_net = transform_net
+        self.features = features
+        self.features.trainable = False
+        self.style_grams = [tf.constant(g, tf.float32) for g in style_grams]
+        self.style_energy = tf.constant(style_energy, tf.float32)
+        self.style_frequency = tf.constant(style_frequency, tf.float32)
+        self.alpha, self.beta, self.gamma, self.delta = float(alpha), float(beta), float(gamma), float(delta)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.term_trackers = {t: keras.metrics.Mean(name=t) for t in TERMS}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, *self.term_trackers.values()]
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta,
+                "gamma": self.gamma, "delta": self.delta}
+
+    def call(self, images, training=False):
+        return self.transform_net(images, training=training)
+
+    def perceptual_losses(self, images, outputs):
+        """The four terms and their weighted total for inputs and outputs ``[batch, freq, frames, 1]``."""
+        content_target = self.features(images, training=False)[0]
+        features = self.features(outputs, training=False)
+        terms = {
+            "content": losses.content_loss(features[0], content_target),
+            "style": losses.style_loss(features[1:], self.style_grams),
+            "energy": losses.energy_loss(outputs, self.style_energy),
+            "frequency": losses.frequency_loss(outputs, self.style_frequency),
+        }
+        total = (self.alpha * terms["content"] + self.beta * terms["style"]
+                 + self.gamma * terms["energy"] + self.delta * terms["frequency"])
+        return total, terms
+
+    def _track(self, total, terms):
+        self.loss_tracker.update_state(total)
+        for name, value in terms.items():
+            self.term_trackers[name].update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, images):
+        # 1. Transform the source notes.
+        with tf.GradientTape() as tape:
+            outputs = self.transform_net(images, training=True)
+            # 2. Perceptual losses: content against the input, style and
+            #    envelopes against the target family's statistics.
+            total, terms = self.perceptual_losses(images, outputs)
+        # 3. One optimiser step on the transformation network only (the
+        #    perceptual network is frozen).
+        variables = self.transform_net.trainable_variables
+        grads = tape.gradient(total, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return self._track(total, terms)
+
+    def test_step(self, images):
+        outputs = self.transform_net(images, training=False)
+        return self._track(*self.perceptual_losses(images, outputs))
+
+
+# ------------------------------------------------------- method protocol
+
+
+def make_datasets(root, config, source=None, target=None):
+    """The source family's train and valid notes as images; the target's notes for the style statistics."""
+    if not source or not target:
+        raise ParameterError("faster needs --source and --target families (e.g. flute and keyboard)")
+    if source == target:
+        raise ParameterError(f"source and target are both {source!r}; choose two different families")
+    shape = (config["freq_bins"], config["frames"])
+    train_notes = data.load_notes(root, "train", families=[source])
+    valid_notes = data.select(data.read_split(root, "valid"), families=[source])
+    style_notes = data.load_notes(root, "train", families=[target])
+    if config.get("style_notes") and len(style_notes) > config["style_notes"]:
+        picks = np.random.default_rng(config.get("seed", 0)).choice(len(style_notes), config["style_notes"],
+                                                                     replace=False)
+        style_notes = [style_notes[i] for i in sorted(picks)]
+    train = data.image_dataset([n.path for n in train_notes], None, *shape)
+    valid = data.image_dataset([n.path for n in valid_notes], None, *shape) if valid_notes else None
+    info = {
+        "root": os.path.abspath(root),
+        "source": source,
+        "target": target,
+        "train_notes": len(train_notes),
+        "valid_notes": len(valid_notes),
+        "style_paths": [n.path for n in style_notes],
+    }
+    return train, valid, info
+
+
+def style_statistics(features, paths, freq_bins, frames, batch_size=16):
+    """Mean Gram matrices and envelopes of a family's notes, computed once.
+
+    Parameters
+    ----------
+    features : keras.Model
+        `slow.perceptual_features` for ``[content_layer, *style_layers]``.
+    paths : list of str
+        The target family's note files.
+
+    Returns
+    -------
+    grams : list of np.ndarray [shape=(1, channels, channels)], one per style layer
+    energy : np.ndarray [shape=(1, frames)]
+    frequency : np.ndarray [shape=(1, freq_bins)]
+    """
+    sums, count = None, 0
+    for images in data.image_dataset(paths, None, freq_bins, frames, cache=False).batch(batch_size):
+        stats = [losses.gram_matrix(f) for f in features(images, training=False)[1:]]
+        stats += [losses.temporal_envelope(images), losses.spectral_envelope(images)]
+        batch_sums = [tf.reduce_sum(s, axis=0).numpy() for s in stats]
+        sums = batch_sums if sums is None else [a + b for a, b in zip(sums, batch_sums)]
+        count += int(images.shape[0])
+    means = [s[None] / count for s in sums]
+    return means[:-2], means[-2], means[-1]
+
+
+def build(config, info):
+    classifier = load_perceptual_classifier(config["classifier"])
+    features = perceptual_features(classifier, [config["content_layer"], *config["style_layers"]])
+    grams, energy, frequency = style_statistics(features, info["style_paths"], config["freq_bins"],
+                                                config["frames"])
+    net = transform_net((config["freq_bins"], config["frames"], 1), width=config["width"],
+                        residual_blocks=config["residual_blocks"], name="generator")
+    model = FasterStyleTransfer(net, features, grams, energy, frequency, alpha=config["alpha"],
+                                beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
+                                name="faster_style_transfer")
+    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"])
+    model.build((None, config["freq_bins"], config["frames"], 1))
+    model.optimizer.build(net.trainable_variables)
+    return model
+
+
+def callbacks(model, config, run_dir, valid):
+    if valid is None:
+        return []
+    images = np.stack([image.numpy() for image in valid.take(config.get("examples", 4))])
+    return [ExampleSpectrograms(images, lambda m, x: {"output": m.transform_net(x, training=False)},
+                                os.path.join(run_dir, "logs"))]
+
+
+def save_generator(generator, path):
+    with atomic_path(path, suffix=".keras") as tmp:
+        generator.save(tmp)
+
+
+def finish(model, config, info, run_dir):
+    """Save ``RUN_DIR/generator.keras`` and export it as ``faster_SOURCE_to_TARGET``."""
+    from soundtransform.export import export_generator
+
+    path = os.path.join(run_dir, ARTIFACT)
+    save_generator(model.transform_net, path)
+    metadata = {
+        "method": "faster",
+        "preset": config.get("preset"),
+        "source": info["source"],
+        "target": info["target"],
+        "freq_bins": config["freq_bins"],
+        "frames": config["frames"],
+        "losses": {k: config[k] for k in ("alpha", "beta", "gamma", "delta", "content_layer", "style_layers")},
+        "classifier": os.path.abspath(config["classifier"]),
+        "train_notes": info["train_notes"],
+    }
+    write_text(os.path.join(run_dir, "faster.json"), json.dumps(metadata, indent=1))
+    version_dir = export_generator(model.transform_net, f"faster_{info['source']}_to_{info['target']}",
+                                   metadata, base_dir=config.get("export_dir"), phase="source")
+    return {"generator": path, "export": version_dir}

@@ -1,0 +1,91 @@
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from soundtransform import presets
+
+
+@pytest.fixture(scope="module")
+def classifier_path(tmp_path_factory):
+    """A tiny (untrained) perceptual classifier saved as the `classifier` setting."""
+    import keras
+
+    from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("classifier") / "perceptual.keras"
+    VGG19AudioClassifier(input_shape=(32, 32, 1), width=1 / 16, dense_units=8).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("input_shape", [(32, 32, 1), (None, None, 1)])
+def test_transform_net_keeps_the_image_shape(input_shape, rng):
+    from soundtransform.networks.transform_net import transform_net
+
+    net = transform_net(input_shape, width=4, residual_blocks=2)
+    images = rng.uniform(-1, 1, (2, 32, 48 if input_shape[1] is None else 32, 1)).astype(np.float32)
+    out = net(images).numpy()
+    assert out.shape == images.shape
+    assert np.abs(out).max() <= 1.0
+    assert sum(layer.name.endswith("_add") for layer in net.layers) == 2
+    norms = [layer for layer in net.layers if layer.name.endswith("_norm")]
+    assert norms and all(layer.groups == layer.gamma.shape[0] for layer in norms)  # one group per channel
+
+
+def test_one_fit_step_trains_only_the_transform_net(dataset, classifier_path):
+    from soundtransform import train
+    from soundtransform.methods import faster
+
+    config = presets.resolve("faster", "tiny", classifier=classifier_path)
+    train_ds, valid_ds, info = faster.make_datasets(dataset, config, source="flute", target="keyboard")
+    assert info["train_notes"] > 0 and 0 < len(info["style_paths"]) <= config["style_notes"]
+    model = faster.build(config, info)
+    # The target family's statistics: one Gram matrix per style layer, both envelopes.
+    assert len(model.style_grams) == len(config["style_layers"])
+    assert model.style_energy.shape == (1, config["frames"])
+    assert model.style_frequency.shape == (1, config["freq_bins"])
+    net_before = [w.numpy().copy() for w in model.transform_net.weights]
+    vgg_before = [w.numpy().copy() for w in model.features.weights]
+    history = model.fit(train.batch(train_ds, config, training=True), epochs=1, steps_per_epoch=1, verbose=0)
+    for key in ("loss", "content", "style", "energy", "frequency"):
+        assert np.isfinite(history.history[key][0])
+    changed = [not np.array_equal(a, w.numpy()) for a, w in zip(net_before, model.transform_net.weights)]
+    assert sum(changed) >= len(model.transform_net.trainable_weights) // 2
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(vgg_before, model.features.weights))
+
+
+def test_train_cli_exports_a_model_that_reloads(dataset, classifier_path, tmp_path):
+    import tensorflow as tf
+
+    from soundtransform import audio
+    from soundtransform.export import load_generator, read_metadata
+
+    run_dir, export_dir = tmp_path / "run", tmp_path / "exported"
+    result = run_cli("train", "--method", "faster", "--source", "flute", "--target", "keyboard",
+                     "--data", dataset, "--preset", "tiny", "--run-dir", run_dir,
+                     "--set", f"classifier={classifier_path}", "--set", f"export_dir={export_dir}")
+    assert result.returncode == 0, result.stderr
+    version_dir = export_dir / "faster_flute_to_keyboard" / "1"
+    assert (version_dir / "saved_model.pb").is_file()
+    assert os.listdir(run_dir / "logs" / "examples"), "example spectrograms are logged each epoch"
+    metadata = read_metadata(str(version_dir))
+    assert metadata["method"] == "faster" and metadata["target"] == "keyboard"
+    assert metadata["losses"]["gamma"] == presets.resolve("faster", "tiny")["gamma"]
+    generator = load_generator(str(run_dir / "generator.keras"))
+    served = tf.saved_model.load(str(version_dir))
+    image = audio.waveform_to_image(audio.load(
+        os.path.join(dataset, "nsynth-train", "audio", os.listdir(os.path.join(dataset, "nsynth-train", "audio"))[0])
+    ), freq_bins=32)[0][None, :, :32]
+    expected = generator(image, training=False).numpy()
+    got = served.signatures["transform_images"](images=image)["images"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert not np.allclose(expected, image.numpy(), atol=1e-3)
+
+
+def test_train_cli_needs_both_families(dataset, tmp_path):
+    result = run_cli("train", "--method", "faster", "--source", "flute", "--data", dataset, "--preset", "tiny",
+                     "--run-dir", tmp_path / "run")
+    assert result.returncode == 2, result.stderr
+    assert "Error:" in result.stderr and "--target" in result.stderr and "Traceback" not in result.stderr
