@@ -383,13 +383,16 @@ def _transform_waveform(waveform, generator, weights, s):
     from soundtransform import audio
 
     samples = tf.shape(waveform)[1]
+    # A hop of zeros at the end puts every sample under two frames; without it the
+    # last (samples % HOP_LENGTH) samples would come back at the wrong gain.
+    waveform = tf.pad(waveform, [[0, 0], [0, audio.HOP_LENGTH]])
     full, source_phase = audio.waveform_to_image(waveform, audio.N_FREQ)  # [B, 256, T, 1], [B, T, 257]
     image = _windowed(full[:, : s["freq_bins"]], generator, weights, s)
     if s["freq_bins"] < audio.N_FREQ and s["upper_bins"] == "source":
         image = tf.concat([image, full[:, s["freq_bins"]:]], axis=1)
-    out = audio.image_to_waveform(image, samples, phase=s["phase"], source_phase=source_phase,
-                                  n_iter=s["n_iter"])
-    return tf.ensure_shape(out, [None, None])
+    out = audio.image_to_waveform(image, samples + audio.HOP_LENGTH, phase=s["phase"],
+                                  source_phase=source_phase, n_iter=s["n_iter"])
+    return tf.ensure_shape(out[:, :samples], [None, None])
 
 
 def _windowed(images, generator, weights, s):
@@ -542,29 +545,40 @@ def find_run_generator(path):
     """The generator file and run configuration of a run folder or ``.keras`` path.
 
     A run folder (``train.py``'s ``--run-dir``) holds ``config.json`` and the
-    method's generator artifact (``generator.keras``, or another ``*.keras``
-    other than the classifier's).
+    method's generator: ``generator.keras`` (cgan, faster) or
+    ``generator_SOURCE_to_TARGET.keras`` (cyclegan: the run's own direction is
+    taken; pass the other file to export the reverse).
 
     Returns
     -------
     (generator_path, run_info) : (str, dict)
-        ``run_info`` is ``config.json``'s content, ``{}`` for a bare file.
+        ``run_info`` is ``config.json``'s content (``{}`` if there is none),
+        with ``source``/``target`` taken from a ``generator_A_to_B.keras`` name.
     """
     path = os.fspath(path)
     if os.path.isfile(path):
-        run_dir = os.path.dirname(os.path.abspath(path))
-        return path, _read_run_info(run_dir)
+        if not path.endswith(".keras"):
+            raise ParameterError(f"{path} is not a .keras generator file or a run folder")
+        return path, _direction(path, _read_run_info(os.path.dirname(os.path.abspath(path))))
     if not os.path.isdir(path):
         raise DataError(f"no such run folder or generator file: {path}")
-    candidates = [os.path.join(path, "generator.keras")]
-    candidates += sorted(
-        os.path.join(path, f) for f in os.listdir(path)
-        if f.endswith(".keras") and f not in ("generator.keras", "classifier.keras")
-    )
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            return candidate, _read_run_info(path)
-    raise DataError(f"{path} holds no generator (expected generator.keras or another *.keras file)")
+    run = _read_run_info(path)
+    generators = sorted(f for f in os.listdir(path) if f.startswith("generator") and f.endswith(".keras"))
+    preferred = ["generator.keras"]
+    if run.get("source") and run.get("target"):
+        preferred.append(f"generator_{run['source']}_to_{run['target']}.keras")
+    for name in preferred + generators:
+        if name in generators:
+            return os.path.join(path, name), _direction(name, run)
+    raise DataError(f"{path} holds no generator (expected generator.keras or generator_A_to_B.keras)")
+
+
+def _direction(generator_path, run):
+    """``run`` with source and target read from a ``generator_A_to_B.keras`` file name."""
+    match = re.match(r"^generator_(\w+?)_to_(\w+)\.keras$", os.path.basename(generator_path))
+    if match:
+        run = {**run, "source": match.group(1), "target": match.group(2)}
+    return run
 
 
 def _read_run_info(run_dir):

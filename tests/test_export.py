@@ -1,0 +1,278 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_tone
+from soundtransform import audio, export
+from soundtransform.errors import DataError, ParameterError
+
+FREQ_BINS, FRAMES, OVERLAP = 32, 32, 8
+
+
+def tiny_generator(freq_bins=FREQ_BINS, frames=FRAMES, seed=0):
+    """Two 3x3 convs and a tanh: a generator whose output depends on +-2 frames only."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((freq_bins, frames, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    outputs = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(x)
+    return keras.Model(inputs, outputs, name="tiny_generator")
+
+
+def identity_generator(freq_bins=FREQ_BINS, frames=FRAMES):
+    inputs = keras.Input((freq_bins, frames, 1))
+    return keras.Model(inputs, keras.layers.Identity()(inputs), name="identity")
+
+
+def note_like(seconds, sample_rate=audio.SAMPLE_RATE, seed=0):
+    """Harmonic tones with onsets and a little noise: structure in every window."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sample_rate)
+    y = np.zeros(n, np.float32)
+    for start in np.arange(0.0, seconds, 0.7):
+        tone = make_tone(rng.uniform(150, 900), min(1.0, seconds - start), sample_rate, decay=2.0)
+        i = int(start * sample_rate)
+        y[i:i + len(tone)] += tone[: n - i]
+    return y + 0.003 * rng.standard_normal(n).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Two versions of a tiny model (source phase) and a Griffin-Lim export."""
+    base = str(tmp_path_factory.mktemp("models"))
+    generator = tiny_generator()
+    meta = {"method": "test", "source": "flute", "target": "keyboard", "metrics": {"loss": 0.5}}
+    first = export.export_generator(generator, "tiny", meta, base_dir=base, overlap=OVERLAP)
+    second = export.export_generator(generator, "tiny", meta, base_dir=base, overlap=OVERLAP)
+    gl = export.export_generator(generator, "tiny_gl", meta, base_dir=base, phase="griffin-lim", n_iter=4)
+    return {"base": base, "generator": generator, "v1": first, "v2": second, "gl": gl}
+
+
+def test_versions_layout_metadata_and_config(exported):
+    base = exported["base"]
+    assert exported["v1"] == os.path.join(base, "tiny", "1")
+    assert exported["v2"] == os.path.join(base, "tiny", "2")
+    assert sorted(os.listdir(os.path.join(base, "tiny"))) == ["1", "2"], "no hidden leftovers"
+    meta = export.read_metadata(exported["v2"])
+    assert meta["method"] == "test" and meta["source"] == "flute" and meta["version"] == 2
+    assert (meta["phase"], meta["freq_bins"], meta["frames"], meta["overlap"]) == ("source", 32, 32, OVERLAP)
+    assert export.read_metadata(exported["gl"])["phase"] == "griffin-lim"
+    config = open(os.path.join(base, "models.config")).read()
+    for name in ("tiny", "tiny_gl"):
+        assert f'name: "{name}"' in config and f'base_path: "/models/{name}"' in config
+    assert config.count('model_platform: "tensorflow"') == 2
+    assert export.find_version("tiny", base) == exported["v2"]
+    assert [m["name"] for m in export.list_models(base)] == ["tiny", "tiny_gl"]
+
+
+_FRESH = r"""
+import sys, numpy as np, tensorflow as tf
+x = np.load(sys.argv[1])
+out = {}
+for i, path in enumerate(sys.argv[3:]):
+    model = tf.saved_model.load(path)
+    out[f"w{i}"] = model.signatures["serving_default"](waveform=tf.constant(x))["waveform"].numpy()
+    images = tf.zeros([1, 32, 40, 1]) - 0.5
+    out[f"i{i}"] = model.signatures["transform_images"](images=images)["images"].numpy()
+assert not any(m.startswith("soundtransform") for m in sys.modules), "project code was imported"
+np.savez(sys.argv[2], **out)
+"""
+
+
+def test_fresh_tensorflow_process_matches_project_model(exported, tmp_path):
+    """What TF Serving does: load with TensorFlow alone; same output as the in-process model."""
+    x = np.stack([note_like(2.3), note_like(2.3, seed=1)])
+    np.save(tmp_path / "x.npy", x)
+    result = subprocess.run(
+        [sys.executable, "-c", _FRESH, tmp_path / "x.npy", tmp_path / "out.npz", exported["v2"], exported["gl"]],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = np.load(tmp_path / "out.npz")
+    images = -0.5 * np.ones([1, 32, 40, 1], np.float32)
+    for i, phase in enumerate(("source", "griffin-lim")):
+        own = export.build_serving_module(exported["generator"], phase=phase, n_iter=4,
+                                          overlap=OVERLAP if phase == "source" else None)
+        expected = own.serving_default(x)["waveform"].numpy()
+        assert out[f"w{i}"].shape == x.shape
+        assert np.max(np.abs(out[f"w{i}"] - expected)) <= 1e-4
+        assert np.max(np.abs(out[f"i{i}"] - own.transform_images(images)["images"].numpy())) <= 1e-4
+    assert np.std(out["w0"] - x) > 1e-3, "the tiny generator must change the sound"
+
+
+def test_saved_model_cli_lists_signatures(exported):
+    result = subprocess.run(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir", exported["v1"], "--all"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = result.stdout
+    assert "signature_def['serving_default']" in text and "signature_def['transform_images']" in text
+    assert "inputs['waveform'] tensor_info" in text and "outputs['waveform'] tensor_info" in text
+    assert "shape: (-1, 32, -1, 1)" in text
+
+
+def test_short_clip_matches_eager_pipeline(exported):
+    """The graph equals audio.py + generator + audio.py written out by hand (one window)."""
+    y = note_like(0.4)
+    module = export.build_serving_module(exported["generator"], overlap=OVERLAP)
+    got = module.serving_default(y[None])["waveform"].numpy()[0]
+    image, phase = audio.waveform_to_image(np.pad(y, [0, audio.HOP_LENGTH]))
+    frames = image.shape[1]
+    low = tf.pad(image[None, :FREQ_BINS], [[0, 0], [0, 0], [0, FRAMES - frames], [0, 0]], constant_values=-1.0)
+    out = exported["generator"](low)[0, :, :frames]
+    full = tf.concat([out, image[FREQ_BINS:]], axis=0)
+    expected = audio.image_to_waveform(full, len(y), phase="source", source_phase=phase).numpy()
+    assert got.shape == y.shape
+    assert np.max(np.abs(got - expected)) <= 1e-5
+
+
+@pytest.mark.parametrize("seconds", [0.01, 1.9, 7.3])
+def test_identity_generator_reproduces_input(notes, seconds):
+    """No seams: with an identity generator, source-phase conversion gives the input back."""
+    module = export.build_serving_module(identity_generator(), overlap=OVERLAP)
+    y = np.concatenate([audio.load(n.path) for n in notes[:2]])[: int(seconds * audio.SAMPLE_RATE)]
+    y = y + note_like(seconds)[: len(y)]
+    out = module.serving_default(y[None])["waveform"].numpy()[0]
+    assert out.shape == y.shape
+    assert audio.snr_db(y, out) >= 30.0
+
+
+def test_long_input_equals_window_by_window():
+    """Away from the cross-fades, one long call is exactly each window converted alone."""
+    module = export.build_serving_module(tiny_generator(seed=3), overlap=OVERLAP)
+    hop = FRAMES - OVERLAP
+    y = note_like(3.0)
+    long = module.serving_default(y[None])["waveform"].numpy()[0]
+    windows = (audio.samples_to_frames(len(y)) - FRAMES) // hop
+    assert windows >= 5
+    margin = 3  # frames: the receptive field of two 3x3 convs plus the STFT's edge frame
+    for k in range(windows):
+        start = k * hop * audio.HOP_LENGTH
+        segment = y[start: start + audio.frames_to_samples(FRAMES)]
+        alone = module.serving_default(segment[None])["waveform"].numpy()[0]
+        lo = (OVERLAP + margin) * audio.HOP_LENGTH
+        hi = (FRAMES - OVERLAP - margin) * audio.HOP_LENGTH
+        assert np.max(np.abs(long[start + lo: start + hi] - alone[lo:hi])) <= 1e-4, f"window {k}"
+
+
+def test_bad_tensors_are_rejected(exported):
+    model = tf.saved_model.load(exported["v1"])
+    serve, images = model.signatures["serving_default"], model.signatures["transform_images"]
+    for bad, message in [(np.nan, "NaN or Inf"), (np.inf, "NaN or Inf")]:
+        x = np.zeros([1, 1000], np.float32)
+        x[0, 10] = bad
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            serve(waveform=tf.constant(x))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no samples"):
+        serve(waveform=tf.zeros([1, 0]))
+    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
+        serve(waveform=tf.zeros([1000]))  # rank 1
+    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
+        images(images=tf.zeros([1, 64, 32, 1]))  # wrong number of rows
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"must lie in \[-1, 1\]"):
+        images(images=tf.fill([1, 32, 32, 1], 3.0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
+        images(images=tf.fill([1, 32, 32, 1], np.nan))
+    # The in-graph checks hold also where no input signature guards the call.
+    module = export.build_serving_module(tiny_generator())
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="rank|batch, samples"):
+        module.serving_default.python_function(tf.zeros([2, 3, 4]))
+
+
+def test_wrong_kind_of_model_is_refused(tmp_path):
+    inputs = keras.Input((32, 32, 1))
+    classifier = keras.Model(inputs, keras.layers.Dense(11)(keras.layers.Flatten()(inputs)), name="classifier")
+    with pytest.raises(ParameterError, match="not a spectrogram generator"):
+        export.export_generator(classifier, "bad", base_dir=str(tmp_path))
+    with pytest.raises(ParameterError, match="invalid model name"):
+        export.export_generator(tiny_generator(), "../evil", base_dir=str(tmp_path))
+    with pytest.raises(ParameterError, match="upper_bins"):
+        export.export_generator(tiny_generator(), "x", base_dir=str(tmp_path), upper_bins="loud")
+    assert not os.listdir(tmp_path)
+
+
+def test_unknown_model_lists_available(exported, tmp_path):
+    with pytest.raises(ParameterError, match="available: tiny, tiny_gl"):
+        export.find_version("nope", exported["base"])
+    with pytest.raises(DataError, match="no exported model"):
+        export.find_version(str(tmp_path))
+
+
+_EXPORT_SLOWLY = r"""
+import sys, keras
+from soundtransform import export
+inputs = keras.Input((32, 32, 1))
+x = inputs
+for i in range(40):  # many layers: the SavedModel takes a while to write
+    x = keras.layers.Conv2D(8 if i < 39 else 1, 3, padding="same")(x)
+generator = keras.Model(inputs, x)
+print("exporting", flush=True)
+export.export_generator(generator, "tiny", {}, base_dir=sys.argv[1])
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["interrupt", "kill"])
+def test_interrupted_export_leaves_previous_version(tmp_path, sig):
+    """Ctrl-C (an exception mid-write) or SIGKILL mid-export: no new version; the old one serves."""
+    base = str(tmp_path)
+    first = export.export_generator(tiny_generator(), "tiny", {}, base_dir=base)
+    model_dir = os.path.join(base, "tiny")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _EXPORT_SLOWLY, base],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not any(e.endswith(".part") for e in os.listdir(model_dir)):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.002)
+    assert any(e.endswith(".part") for e in os.listdir(model_dir)), "the export never started writing"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert "finished" not in out
+    assert proc.returncode != 0
+    assert export.versions(model_dir) == [1]
+    assert sorted(e for e in os.listdir(model_dir) if not e.startswith(".")) == ["1"]
+    if sig == signal.SIGINT:  # an exception cleans up its temporary folder
+        assert os.listdir(model_dir) == ["1"], os.listdir(model_dir)
+    assert export.find_version("tiny", base) == first
+    loaded = tf.saved_model.load(first)
+    out = loaded.signatures["serving_default"](waveform=tf.constant(note_like(0.5)[None]))["waveform"]
+    assert np.all(np.isfinite(out.numpy()))
+    second = export.export_generator(tiny_generator(), "tiny", {}, base_dir=base)
+    assert second == os.path.join(model_dir, "2")
+
+
+def test_export_run_dir_and_models_cli(tmp_path):
+    from conftest import run_cli
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    tiny_generator().save(run_dir / "generator_flute_to_keyboard.keras")
+    (run_dir / "config.json").write_text(json.dumps(
+        {"config": {"method": "cyclegan", "preset": "tiny", "freq_bins": 32, "frames": 32},
+         "source": "flute", "target": "keyboard", "data": {"train_notes": 12}}))
+    (run_dir / "metrics.json").write_text(json.dumps({"epoch": 1, "cycle_loss": 0.25}))
+    models = tmp_path / "models"
+    result = run_cli("export", run_dir, "--models-dir", models, "--set", "note=hello")
+    assert result.returncode == 0, result.stderr
+    version = models / "cyclegan_flute_to_keyboard" / "1"
+    assert f"exported {version}" in result.stdout
+    meta = export.read_metadata(str(version))
+    assert (meta["method"], meta["source"], meta["target"], meta["note"]) == ("cyclegan", "flute", "keyboard", "hello")
+    assert meta["metrics"]["cycle_loss"] == 0.25 and meta["training_data"]["train_notes"] == 12
+    listing = run_cli("models", "--models-dir", models)
+    assert listing.returncode == 0, listing.stderr
+    assert "cyclegan_flute_to_keyboard: cyclegan, flute -> keyboard" in listing.stdout
+    assert "cycle_loss 0.25" in listing.stdout and "phase source" in listing.stdout
+    bad = run_cli("export", tmp_path / "nothing.keras", "--models-dir", models)
+    assert bad.returncode != 0 and bad.stderr.startswith("Error:") and "Traceback" not in bad.stderr
