@@ -294,8 +294,7 @@ def convert(audio_in, audio_out, model, method, style, steps, png):
               help="[default: $SOUNDTRANSFORM_MODELS or exported_models/]")
 def models(models_dir):
     """List the exported models (shipped and your own) with their metadata."""
-    from soundtransform.convert import default_model
-    from soundtransform.export import describe, list_models, models_dir as default_dir
+    from soundtransform.export import default_model, describe, list_models, models_dir as default_dir
 
     entries = list_models(models_dir)
     if not entries:

@@ -23,17 +23,12 @@ import numpy as np
 
 from soundtransform import audio
 from soundtransform.errors import DataError, ParameterError, check_choice
+from soundtransform.export import DEFAULT_MODEL, default_model  # noqa: F401 (part of this module's API)
 
-DEFAULT_MODEL = "cgan_flute_to_keyboard"  # $SOUNDTRANSFORM_DEFAULT_MODEL overrides
 INPUT_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")
 OUTPUT_EXTENSIONS = (".wav", ".flac", ".ogg")
 METHODS = ("model", "slow")
 BATCH_SIZE = 8  # same-length files converted in one call
-
-
-def default_model():
-    """The model ``convert`` uses when none is named: ``$SOUNDTRANSFORM_DEFAULT_MODEL`` or `DEFAULT_MODEL`."""
-    return os.environ.get("SOUNDTRANSFORM_DEFAULT_MODEL") or DEFAULT_MODEL
 
 
 class Converter:

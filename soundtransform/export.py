@@ -51,6 +51,7 @@ import time
 
 from soundtransform.errors import DataError, ParameterError, check_choice
 
+DEFAULT_MODEL = "cgan_flute_to_keyboard"  # what ships; $SOUNDTRANSFORM_DEFAULT_MODEL overrides
 METADATA_FILE = "soundtransform.json"
 CONFIG_FILE = "models.config"
 FORMAT = 1  # bumped when the signatures change incompatibly
@@ -76,6 +77,11 @@ def models_dir():
         return os.path.abspath(env)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return os.path.join(root, "exported_models")
+
+
+def default_model():
+    """The model ``convert`` uses when none is named: ``$SOUNDTRANSFORM_DEFAULT_MODEL`` or `DEFAULT_MODEL`."""
+    return os.environ.get("SOUNDTRANSFORM_DEFAULT_MODEL") or DEFAULT_MODEL
 
 
 def check_name(name):

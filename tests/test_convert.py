@@ -1,0 +1,158 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+import soundfile as sf
+
+import soundtransform
+from conftest import make_tone, run_cli
+from soundtransform import audio, convert, export
+from soundtransform.errors import DataError, ParameterError
+from test_export import identity_generator, note_like, tiny_generator
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A models folder with a tiny model and an identity model."""
+    base = str(tmp_path_factory.mktemp("models"))
+    export.export_generator(tiny_generator(), "tiny", {"method": "test", "source": "flute", "target": "keyboard"},
+                            base_dir=base)
+    export.export_generator(identity_generator(), "identity", {"method": "identity"}, base_dir=base)
+    return base
+
+
+@pytest.fixture
+def env_models(models, monkeypatch):
+    monkeypatch.setenv("SOUNDTRANSFORM_MODELS", models)
+    return models
+
+
+def _write(path, y, rate):
+    sf.write(str(path), y, rate)
+    return str(path)
+
+
+def test_long_stereo_44k_file(env_models, tmp_path):
+    y = note_like(10.0, sample_rate=44100)
+    src = _write(tmp_path / "in.wav", np.stack([y, 0.5 * y], axis=1), 44100)
+    out = soundtransform.convert_file(src, str(tmp_path / "out.wav"), model="tiny", png=True)
+    info = sf.info(out)
+    assert (info.samplerate, info.frames, info.channels) == (44100, 441000, 1)
+    z, _ = sf.read(out, dtype="float32")
+    assert np.all(np.isfinite(z)) and np.max(np.abs(z)) > 0.01
+    png = tmp_path / "out.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and os.path.getsize(png) > 10_000
+
+
+def test_short_file_and_identity_round_trip(env_models, tmp_path):
+    y = make_tone(330.0, seconds=0.5)
+    src = _write(tmp_path / "short.flac", y, audio.SAMPLE_RATE)
+    out = convert.convert_file(src, str(tmp_path), model="identity")  # a folder: named after the input
+    assert out == str(tmp_path / "short.flac")
+    z, rate = sf.read(out, dtype="float32")
+    assert rate == audio.SAMPLE_RATE and z.shape == y.shape
+    assert audio.snr_db(y, z) >= 30.0
+
+
+def test_python_api_any_rate(env_models):
+    model = soundtransform.load_model("tiny")
+    assert model.name == "tiny" and model.metadata["source"] == "flute" and "tiny" in repr(model)
+    y = note_like(1.3, sample_rate=22050)
+    z = model.convert(y, sample_rate=22050)
+    assert z.shape == y.shape and z.dtype == np.float32 and np.all(np.isfinite(z))
+    stereo = model.convert(np.stack([y, y], axis=1), sample_rate=22050)
+    assert np.max(np.abs(stereo - z)) < 1e-5
+    images = model.transform_images(np.zeros([2, 32, 32, 1], np.float32))
+    assert images.shape == (2, 32, 32, 1)
+    with pytest.raises(DataError, match="NaN"):
+        model.convert(np.full(1000, np.nan))
+    with pytest.raises(DataError, match="rejected its input: image values"):
+        model.transform_images(np.full([1, 32, 8, 1], 5.0, np.float32))
+
+
+def test_keras_file_and_run_folder_load_without_export(tmp_path):
+    path = str(tmp_path / "generator.keras")
+    tiny_generator().save(path)
+    model = convert.load_model(path)
+    y = note_like(0.8)
+    assert model.convert(y).shape == y.shape
+    exported = convert.load_model(export.export_generator(keras.saving.load_model(path), "t", {},
+                                                          base_dir=str(tmp_path / "m")))
+    assert np.max(np.abs(model.convert(y) - exported.convert(y))) <= 1e-4
+
+
+def test_folder_batches_like_single_files(env_models, tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    for i, seconds in enumerate([1.0, 1.0, 1.0, 2.5]):
+        _write(in_dir / f"note{i}.wav", note_like(seconds, seed=i), audio.SAMPLE_RATE)
+    (in_dir / "broken.wav").write_text("not audio")
+    (in_dir / "readme.txt").write_text("ignored")
+    result = convert.convert_folder(str(in_dir), str(out_dir), model="tiny", batch_size=2, progress=False)
+    assert sorted(os.listdir(out_dir)) == [f"note{i}.wav" for i in range(4)]
+    assert [os.path.basename(p) for p, _ in result["failed"]] == ["broken.wav"]
+    assert "cannot read" in result["failed"][0][1]
+    alone = convert.convert_file(str(in_dir / "note1.wav"), str(tmp_path / "alone.wav"), model="tiny")
+    batched, _ = sf.read(out_dir / "note1.wav", dtype="float32")
+    single, _ = sf.read(alone, dtype="float32")
+    assert np.max(np.abs(batched - single)) <= 2.0 / 32768  # one PCM-16 step
+
+
+def test_errors_name_the_problem(env_models, tmp_path):
+    with pytest.raises(ParameterError, match="available: identity, tiny"):
+        convert.load_model("nope")
+    with pytest.raises(ParameterError, match="default model 'cgan_flute_to_keyboard' is not exported yet"):
+        convert.load_model()
+    inputs = keras.Input((32, 32, 1))
+    classifier = keras.Model(inputs, keras.layers.Dense(11)(keras.layers.GlobalAveragePooling2D()(inputs)))
+    classifier.save(tmp_path / "classifier.keras")
+    with pytest.raises(ParameterError, match="not a spectrogram generator"):
+        convert.load_model(str(tmp_path / "classifier.keras"))
+    src = _write(tmp_path / "a.wav", make_tone(), 16000)
+    with pytest.raises(ParameterError, match="--style"):
+        convert.convert_file(src, str(tmp_path / "y.wav"), method="slow")
+    with pytest.raises(ParameterError, match="method"):
+        convert.convert_file(src, str(tmp_path / "y.wav"), method="fast")
+    with pytest.raises(ParameterError, match="must end in"):
+        convert.convert_file(src, str(tmp_path / "a.mp3"), model="tiny")
+
+
+def test_existing_output_is_never_half_written(env_models, tmp_path):
+    out = tmp_path / "out.wav"
+    good = convert.convert_file(_write(tmp_path / "a.wav", make_tone(), 16000), str(out), model="tiny")
+    before = out.read_bytes()
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF" + b"\0" * 40)
+    with pytest.raises(DataError):
+        convert.convert_file(str(bad), good, model="tiny")
+    assert out.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["a.wav", "bad.wav", "out.wav"], "no temporary files left"
+
+
+def test_slow_method_through_convert(tmp_path):
+    from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
+
+    classifier = VGG19AudioClassifier(num_classes=11, input_shape=(32, 32, 1), width=1 / 16, dense_units=16)
+    content = _write(tmp_path / "content.wav", make_tone(262.0, seconds=0.6), audio.SAMPLE_RATE)
+    style = _write(tmp_path / "style.wav", make_tone(392.0, seconds=0.6, harmonics=8), audio.SAMPLE_RATE)
+    out = convert.convert_file(content, str(tmp_path / "out.wav"), method="slow", style=style,
+                               classifier=classifier, preset="tiny", steps=2)
+    z, rate = sf.read(out, dtype="float32")
+    assert rate == audio.SAMPLE_RATE and len(z) == int(0.6 * audio.SAMPLE_RATE) and np.all(np.isfinite(z))
+
+
+def test_cli_convert_folder_models_and_errors(env_models, tmp_path):
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    for i in range(3):
+        _write(in_dir / f"n{i}.wav", note_like(0.7, seed=i), audio.SAMPLE_RATE)
+    result = run_cli("convert", in_dir, tmp_path / "out", "--model", "tiny", "--png")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 3 files" in result.stdout
+    assert sorted(os.listdir(tmp_path / "out")) == ["n0.png", "n0.wav", "n1.png", "n1.wav", "n2.png", "n2.wav"]
+    result = run_cli("convert", in_dir / "n0.wav", tmp_path / "x.wav", "--model", "nope")
+    assert result.returncode == 2 and result.stderr.startswith("Error: unknown model 'nope'")
+    assert "available: identity, tiny" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("models")
+    assert result.returncode == 0 and "tiny: test, flute -> keyboard" in result.stdout
