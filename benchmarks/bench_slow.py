@@ -1,0 +1,123 @@
+"""Speed and convergence of Slow style transfer (`soundtransform.methods.slow`).
+
+Converts a 4 s flute note to a keyboard note's style at the ``default`` preset
+and reports:
+
+* the wall time of one `stylize` call (what ``convert --method slow`` does per
+  file: build, trace, optimise, invert), with the classifier already loaded;
+* milliseconds per Adam step;
+* steps and seconds until the quality bar: the style (Gram) loss at or below
+  ``--bar`` (default 10 %) of its starting value, with the energy and
+  frequency terms at or below the same fraction;
+* Griffin-Lim started from the content phase versus from zero phase: the
+  spectral convergence ``||S - |STFT(y)||| / ||S||`` of each inversion to the
+  optimised magnitudes (lower is better), with the same number of iterations.
+
+Usage::
+
+    nice -n 10 python benchmarks/bench_slow.py [--classifier exported_models/classifiers/perceptual.keras]
+
+Without a trained classifier it uses a randomly initialised one of the same
+size (VGG-19 width 1/8); the timings do not depend on the weights, the
+convergence figures do.
+"""
+
+import argparse
+import glob
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--classifier", default=None, help="perceptual .keras file [default: the shipped one]")
+    parser.add_argument("--data", default="/work/data/sf", help="NSynth-layout dataset for the two notes")
+    parser.add_argument("--content", default=None, help="content WAV [default: a test-split flute note, pitch 60]")
+    parser.add_argument("--style", default=None, help="style WAV [default: a test-split keyboard note, pitch 60]")
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--bar", type=float, default=0.1, help="quality bar, fraction of the starting loss")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from soundtransform import audio, presets
+    from soundtransform.methods import slow
+
+    content = audio.load(args.content or _note(args.data, "flute"))
+    style = audio.load(args.style or _note(args.data, "keyboard"))
+    config = presets.resolve("slow", args.preset)
+    path = args.classifier or config["classifier"]
+    try:
+        classifier = slow.load_perceptual_classifier(path)
+        which = path
+    except Exception:
+        from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
+
+        classifier = VGG19AudioClassifier(input_shape=(128, 128, 1), width=1 / 8, dense_units=256)
+        which = "random VGG-19 width 1/8 (no trained classifier found)"
+    print(f"classifier: {which}; content {len(content) / audio.SAMPLE_RATE:.2f} s; preset {args.preset}: "
+          f"steps={config['steps']} lr={config['learning_rate']} alpha={config['alpha']} beta={config['beta']} "
+          f"gamma={config['gamma']} delta={config['delta']} griffin_lim_iters={config['griffin_lim_iters']}")
+
+    # 1. One stylize() call, end to end, as convert runs it.
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        y, history = slow.stylize(content, style, classifier=classifier, preset=args.preset, progress=False,
+                                  return_history=True)
+        times.append(time.perf_counter() - start)
+    print(f"stylize() wall time, {len(content) / audio.SAMPLE_RATE:.2f} s clip: "
+          f"median {np.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f}, {args.repeats} runs)")
+
+    # 2. Per-step cost, and 3. steps to the quality bar.
+    transfer = slow.SlowStyleTransfer(
+        classifier, content_layer=config["content_layer"], style_layers=config["style_layers"],
+        alpha=config["alpha"], beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
+        learning_rate=config["learning_rate"], jit_compile=config["jit_compile"])
+    content_image, content_phase = audio.waveform_to_image(content)
+    style_image, _ = audio.waveform_to_image(audio.fit_length(style, len(content)))
+    transfer(content_image[None], style_image[None], steps=2)  # trace
+    steps = max(config["steps"], 200)
+    start = time.perf_counter()
+    image, history = transfer(content_image[None], style_image[None], steps=steps, init=config["init"])
+    per_step = (time.perf_counter() - start) / steps
+    print(f"Adam step on a {content_image.shape[0]}x{content_image.shape[1]} image: {1000 * per_step:.1f} ms")
+    reached = None
+    for i in range(steps + 1):
+        if all(history[k][i] <= args.bar * history[k][0] for k in ("style", "energy", "frequency")
+               if history[k][0] > 0):
+            reached = i
+            break
+    for key in ("content", "style", "energy", "frequency", "total"):
+        values = history[key]
+        print(f"  {key:9s} start {values[0]:.3g}  step {config['steps']} {values[config['steps']]:.3g}  "
+              f"step {steps} {values[-1]:.3g}")
+    if reached is None:
+        print(f"quality bar ({args.bar:.0%} of each starting style/envelope loss) not reached in {steps} steps")
+    else:
+        print(f"quality bar ({args.bar:.0%} of each starting style/envelope loss) reached at step {reached}: "
+              f"{reached * per_step:.2f} s of optimisation")
+
+    # 4. Griffin-Lim: start from the content phase or from zero phase.
+    image, _ = transfer(content_image[None], style_image[None], steps=config["steps"], init=config["init"])
+    magnitude = audio.image_to_magnitude(image[0])
+    for n_iter in (0, 8, 32, 100):
+        from_content = audio.griffin_lim(magnitude, len(content), n_iter=n_iter, init_phase=content_phase)
+        from_zero = audio.griffin_lim(magnitude, len(content), n_iter=n_iter)
+        print(f"Griffin-Lim {n_iter:3d} iterations: spectral convergence from content phase "
+              f"{audio.spectral_convergence(magnitude, from_content):.3f}, from zero phase "
+              f"{audio.spectral_convergence(magnitude, from_zero):.3f}")
+
+
+def _note(root, family):
+    paths = sorted(glob.glob(os.path.join(root, "nsynth-test", "audio", f"{family}_*-060-100.wav")))
+    if not paths:
+        raise SystemExit(f"no {family} note of pitch 60 in {root}/nsynth-test; pass --content/--style")
+    return paths[0]
+
+
+if __name__ == "__main__":
+    main()
