@@ -13,9 +13,17 @@ and reports:
   spectral convergence ``||S - |STFT(y)||| / ||S||`` of each inversion to the
   optimised magnitudes (lower is better), with the same number of iterations.
 
+With ``--ablation N`` it instead converts N held-out flute notes (test split,
+pitches spread over the range) to the style of a keyboard note of the same
+pitch, with and without the energy/frequency constraints, and judges the
+outputs with `soundtransform.evaluate`: the judge classifier's keyboard
+probability, pitch kept within 50 cents (pYIN) and the log-spectral distance
+to the nearest other keyboard note of the same pitch.
+
 Usage::
 
     nice -n 10 python benchmarks/bench_slow.py [--classifier exported_models/classifiers/perceptual.keras]
+    nice -n 10 python benchmarks/bench_slow.py --ablation 12 [--judge exported_models/classifiers/judge.keras]
 
 Without a trained classifier it uses a randomly initialised one of the same
 size (VGG-19 width 1/8); the timings do not depend on the weights, the
@@ -39,7 +47,11 @@ def main():
     parser.add_argument("--preset", default="default")
     parser.add_argument("--bar", type=float, default=0.1, help="quality bar, fraction of the starting loss")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ablation", type=int, default=0, help="run the constraint ablation on N notes")
+    parser.add_argument("--judge", default=None, help="judge .keras file [default: the shipped judge]")
     args = parser.parse_args()
+    if args.ablation:
+        return ablation(args)
 
     import numpy as np
 
@@ -110,6 +122,52 @@ def main():
         print(f"Griffin-Lim {n_iter:3d} iterations: spectral convergence from content phase "
               f"{audio.spectral_convergence(magnitude, from_content):.3f}, from zero phase "
               f"{audio.spectral_convergence(magnitude, from_zero):.3f}")
+
+
+def ablation(args):
+    """With and without the energy/frequency constraints, judged by `soundtransform.evaluate`."""
+    import numpy as np
+
+    from soundtransform import audio, data, evaluate
+    from soundtransform.methods import slow
+
+    classifier = slow.load_perceptual_classifier(args.classifier)
+    judge = evaluate.load_judge(args.judge)
+    flutes = data.select(data.read_split(args.data, "test"), families=["flute"], velocities=[100])
+    keyboards = data.select(data.read_split(args.data, "test"), families=["keyboard"], velocities=[100])
+    keyboard_pitches = {n.pitch for n in keyboards}
+    flutes = [n for n in flutes if n.pitch in keyboard_pitches]
+    picks = np.linspace(0, len(flutes) - 1, args.ablation).round().astype(int)
+    pairs = []
+    for i in picks:
+        content = flutes[i]
+        same = [n for n in keyboards if n.pitch == content.pitch]
+        style = same[i % len(same)]
+        others = [(audio.load(n.path), n.pitch) for n in same if n != style]
+        pairs.append((content, style, others))
+    print(f"ablation: {len(pairs)} flute test notes -> keyboard; perceptual {args.classifier or 'default'}, "
+          f"judge {args.judge or 'shipped judge'}")
+    inputs = [audio.load(c.path) for c, _, _ in pairs]
+    styles = [audio.load(s.path) for _, s, _ in pairs]
+    targets = [t for _, _, others in pairs for t in others]
+    pitches = [c.pitch for c, _, _ in pairs]
+    keyboard = data.FAMILIES.index("keyboard")
+    conditions = {"input (flute, unchanged)": None, "slow, gamma=delta=0": dict(gamma=0.0, delta=0.0),
+                  f"slow, preset {args.preset}": {}}
+    print("| condition | judge P(keyboard) | judged keyboard | pitch within 50 cents | LSD to nearest keyboard note, dB |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, overrides in conditions.items():
+        if overrides is None:
+            outputs = inputs
+        else:
+            outputs = [slow.stylize(c, s, classifier=classifier, preset=args.preset, progress=False, **overrides)
+                       for c, s in zip(inputs, styles)]
+        probabilities = evaluate.classify_waveforms(outputs, judge)
+        pitch = evaluate.pitch_preservation(outputs, inputs)
+        distance = evaluate.nearest_target_distance(outputs, pitches, targets)
+        print(f"| {name} | {probabilities[:, keyboard].mean():.2f} | "
+              f"{np.mean(probabilities.argmax(1) == keyboard):.0%} | {pitch['within_50_cents']:.0%} | "
+              f"{distance['mean_db']:.1f} |")
 
 
 def _note(root, family):
