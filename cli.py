@@ -241,8 +241,8 @@ def spectrogram(audio_in, png_out):
 @click.option("--phase", default="source", show_default=True, help="Inversion: source or griffin-lim.")
 @click.option("--griffin-lim-iters", "n_iter", default=32, show_default=True, type=click.IntRange(min=0))
 @click.option("--overlap", default=None, type=click.IntRange(min=0), help="Window overlap in frames [default: frames/4].")
-@click.option("--upper-bins", default="source", show_default=True,
-              help="Rows above the model's freq_bins: source (the input's own) or silent.")
+@click.option("--upper-bins", default=None,
+              help="Rows above the model's freq_bins: silent or source (the input's own) [default: silent].")
 @click.option("--models-dir", default=None, type=click.Path(file_okay=False),
               help="Export folder [default: $SOUNDTRANSFORM_MODELS or exported_models/].")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Extra metadata to record.")

@@ -57,7 +57,9 @@ CONFIG_FILE = "models.config"
 FORMAT = 1  # bumped when the signatures change incompatibly
 PHASES = ("source", "griffin-lim")
 UPPER_BINS = ("source", "silent")
-DEFAULT_UPPER_BINS = "source"  # measured: see README, "Rows above freq_bins"
+# Measured (benchmarks/bench_convert.py, README "Rows above freq_bins"): silence is
+# closer to the real target over the whole upper band, in both directions.
+DEFAULT_UPPER_BINS = "silent"
 MAX_WINDOW_BATCH = 8  # windows through the generator at once, bounds memory on long inputs
 _STALE_SECONDS = 3600  # a hidden .part folder this old is a killed export's leftover
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -255,9 +257,10 @@ def build_serving_module(generator, phase="source", n_iter=32, overlap=None,
         Griffin-Lim iterations (ignored for ``"source"``).
     overlap : int, frames, optional
         Overlap of consecutive windows; default ``frames // 4``.
-    upper_bins : {"source", "silent"}
-        Rows above ``freq_bins`` (when it is below 256): the input's own
-        magnitudes, or silence.
+    upper_bins : {"silent", "source"}, optional
+        Rows above ``freq_bins`` (when it is below 256): silence (default,
+        `DEFAULT_UPPER_BINS`: measured closer to the real target), or the
+        input's own magnitudes (keeps the input's brightness, and its timbre).
     freq_bins, frames : int, optional
         Needed only when the generator's input shape leaves them open.
 
@@ -275,6 +278,7 @@ def build_serving_module(generator, phase="source", n_iter=32, overlap=None,
     """
     from soundtransform import audio
 
+    upper_bins = DEFAULT_UPPER_BINS if upper_bins is None else upper_bins
     check_choice("phase", phase, PHASES)
     check_choice("upper_bins", upper_bins, UPPER_BINS)
     freq_bins, frames = _generator_shape(generator, freq_bins, frames)

@@ -18,7 +18,8 @@ def models(tmp_path_factory):
     base = str(tmp_path_factory.mktemp("models"))
     export.export_generator(tiny_generator(), "tiny", {"method": "test", "source": "flute", "target": "keyboard"},
                             base_dir=base)
-    export.export_generator(identity_generator(), "identity", {"method": "identity"}, base_dir=base)
+    export.export_generator(identity_generator(), "identity", {"method": "identity"}, base_dir=base,
+                            upper_bins="source")
     return base
 
 

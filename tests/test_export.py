@@ -63,6 +63,7 @@ def test_versions_layout_metadata_and_config(exported):
     meta = export.read_metadata(exported["v2"])
     assert meta["method"] == "test" and meta["source"] == "flute" and meta["version"] == 2
     assert (meta["phase"], meta["freq_bins"], meta["frames"], meta["overlap"]) == ("source", 32, 32, OVERLAP)
+    assert meta["upper_bins"] == export.DEFAULT_UPPER_BINS
     assert export.read_metadata(exported["gl"])["phase"] == "griffin-lim"
     config = open(os.path.join(base, "models.config")).read()
     for name in ("tiny", "tiny_gl"):
@@ -119,16 +120,17 @@ def test_saved_model_cli_lists_signatures(exported):
     assert "shape: (-1, 32, -1, 1)" in text
 
 
-def test_short_clip_matches_eager_pipeline(exported):
+@pytest.mark.parametrize("upper_bins", export.UPPER_BINS)
+def test_short_clip_matches_eager_pipeline(exported, upper_bins):
     """The graph equals audio.py + generator + audio.py written out by hand (one window)."""
     y = note_like(0.4)
-    module = export.build_serving_module(exported["generator"], overlap=OVERLAP)
+    module = export.build_serving_module(exported["generator"], overlap=OVERLAP, upper_bins=upper_bins)
     got = module.serving_default(y[None])["waveform"].numpy()[0]
     image, phase = audio.waveform_to_image(np.pad(y, [0, audio.HOP_LENGTH]))
     frames = image.shape[1]
     low = tf.pad(image[None, :FREQ_BINS], [[0, 0], [0, 0], [0, FRAMES - frames], [0, 0]], constant_values=-1.0)
     out = exported["generator"](low)[0, :, :frames]
-    full = tf.concat([out, image[FREQ_BINS:]], axis=0)
+    full = tf.concat([out, image[FREQ_BINS:]], axis=0) if upper_bins == "source" else out
     expected = audio.image_to_waveform(full, len(y), phase="source", source_phase=phase).numpy()
     assert got.shape == y.shape
     assert np.max(np.abs(got - expected)) <= 1e-5
@@ -137,7 +139,7 @@ def test_short_clip_matches_eager_pipeline(exported):
 @pytest.mark.parametrize("seconds", [0.01, 1.9, 7.3])
 def test_identity_generator_reproduces_input(notes, seconds):
     """No seams: with an identity generator, source-phase conversion gives the input back."""
-    module = export.build_serving_module(identity_generator(), overlap=OVERLAP)
+    module = export.build_serving_module(identity_generator(), overlap=OVERLAP, upper_bins="source")
     y = np.concatenate([audio.load(n.path) for n in notes[:2]])[: int(seconds * audio.SAMPLE_RATE)]
     y = y + note_like(seconds)[: len(y)]
     out = module.serving_default(y[None])["waveform"].numpy()[0]

@@ -1,0 +1,213 @@
+"""Speed of conversion, and which rows above ``freq_bins`` sound closer to the target.
+
+Run from the repository root::
+
+    python benchmarks/bench_convert.py [--model NAME_OR_PATH] [--generator cgan|cyclegan]
+                                       [--preset default|paper] [--data data/sf]
+
+Without ``--model`` it uses the exported ``cgan_flute_to_keyboard`` if there is
+one, else an UNTRAINED generator of the chosen method's preset size (speed does
+not depend on the weights), exported to a temporary folder.  Figures:
+
+1. one 4 s clip through the loaded model, inversion included (median of 10,
+   after warm-up): milliseconds and ratio to real time;
+2. a folder of 100 four-second notes through ``convert_folder`` (reading,
+   resampling, model, writing): ratio to real time;
+3. the cold start of one ``soundtransform.convert_file`` call in a fresh
+   process (import + load + convert), with its parts;
+4. rows above ``freq_bins`` (``--upper-bins``): for paired flute/keyboard notes
+   of the same pitch, an oracle "perfect generator" gives the real keyboard
+   note's lowest ``freq_bins`` rows; the rows above are either the flute's own
+   (``upper_bins="source"``) or silence (``"silent"``).  Printed: the mean
+   log-spectral distance (dB) of the upper rows to the real keyboard note.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from soundtransform import audio, convert, export, presets  # noqa: E402
+
+CLIP_SECONDS = 4.0
+FOLDER_NOTES = 100
+
+
+def untrained_generator(method, preset):
+    """A generator of ``method``'s preset size with random weights, and its config."""
+    config = presets.resolve(method, preset)
+    shape = (config["freq_bins"], config["frames"], 1)
+    if method == "cgan":
+        from soundtransform.networks.unet import UNet
+
+        net = UNet(shape, ngf=config["ngf"], depth=config["depth"], norm=config["norm"], dropout=config["dropout"])
+    else:
+        from soundtransform.networks.resnet_generator import ResNetGenerator
+
+        net = ResNetGenerator(shape, ngf=config["ngf"], n_downsampling=config["n_downsampling"],
+                              n_residual_blocks=config["n_residual_blocks"], norm=config["norm"])
+    return net, config
+
+
+def note_paths(data_dir, family, count):
+    from soundtransform import data
+
+    notes = []
+    for split in ("test", "valid", "train"):
+        if os.path.isdir(os.path.join(data_dir, f"nsynth-{split}")):
+            notes += data.select(data.read_split(data_dir, split), families=[family])
+    return [n for n in notes][:count], notes
+
+
+def bench_clip(model, clip):
+    model.convert_batch(clip[None])  # warm-up: first calls allocate
+    model.convert_batch(clip[None])
+    times = []
+    for _ in range(10):
+        t = time.perf_counter()
+        model.convert_batch(clip[None])
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_folder(model, paths, work):
+    in_dir = os.path.join(work, "in")
+    os.makedirs(in_dir)
+    for i, path in enumerate(paths):
+        shutil.copy(path, os.path.join(in_dir, f"{i:03d}_{os.path.basename(path)}"))
+    seconds = sum(audio.load(p).size for p in paths) / audio.SAMPLE_RATE
+    t = time.perf_counter()
+    result = convert.convert_folder(in_dir, os.path.join(work, "out"), converter=model, progress=False)
+    elapsed = time.perf_counter() - t
+    assert len(result["converted"]) == len(paths), result["failed"]
+    return seconds, elapsed
+
+
+_COLD = r"""
+import time, sys
+t0 = time.perf_counter()
+import soundtransform
+model = soundtransform.load_model(sys.argv[1])
+t1 = time.perf_counter()
+soundtransform.convert_file(sys.argv[2], sys.argv[3], converter=model)
+t2 = time.perf_counter()
+print(f"{t1 - t0:.3f} {t2 - t1:.3f}")
+"""
+
+
+def bench_cold(version_dir, clip_path, work):
+    t = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", _COLD, version_dir, clip_path, os.path.join(work, "cold.wav")],
+                            capture_output=True, text=True, cwd=ROOT, check=True)
+    total = time.perf_counter() - t
+    load, conv = map(float, result.stdout.split()[-2:])
+    return total, load, conv
+
+
+def bench_upper_bins(data_dir, freq_bins, source, target, pairs=150):
+    """How close each ``upper_bins`` option's rows above ``freq_bins`` are to the real target.
+
+    For random same-pitch, same-velocity (source, target) note pairs; the oracle
+    low band is the target's own, so only the upper rows differ.
+
+    Returns
+    -------
+    (pairs, {option: {"lsd_all", "lsd_active", "convergence"}})
+        ``lsd_all``: RMS dB difference over every upper bin; ``lsd_active``:
+        over the bins where the target is above -60 dB; ``convergence``:
+        ``||U - T|| / ||T||`` of linear magnitudes (silence gives exactly 1).
+    """
+    _, sources = note_paths(data_dir, source, 10**6)
+    _, targets = note_paths(data_dir, target, 10**6)
+    by_pitch = {}
+    for note in targets:
+        by_pitch.setdefault((note.pitch, note.velocity), note)
+    matched = [(s, by_pitch[(s.pitch, s.velocity)]) for s in sources if (s.pitch, s.velocity) in by_pitch]
+    rng = np.random.default_rng(0)
+    matched = [matched[i] for i in rng.permutation(len(matched))[:pairs]]
+    scores = {option: {"lsd_all": [], "lsd_active": [], "convergence": []} for option in export.UPPER_BINS}
+    db_per_unit = -audio.DB_FLOOR / 2.0
+    for s, t in matched:
+        s_img = audio.waveform_to_image(audio.load(s.path))[0].numpy()[freq_bins:]
+        t_img = audio.waveform_to_image(audio.load(t.path))[0].numpy()[freq_bins:]
+        t_mag = audio.image_to_magnitude(t_img).numpy()
+        active = t_img > 1.0 - 2.0 * 60.0 / -audio.DB_FLOOR
+        for option, upper in (("source", s_img), ("silent", -np.ones_like(t_img))):
+            err = (upper - t_img) * db_per_unit
+            scores[option]["lsd_all"].append(np.sqrt(np.mean(err**2)))
+            if active.any():
+                scores[option]["lsd_active"].append(np.sqrt(np.mean(err[active] ** 2)))
+            if np.linalg.norm(t_mag) > 0:
+                u_mag = audio.image_to_magnitude(upper).numpy()
+                scores[option]["convergence"].append(np.linalg.norm(u_mag - t_mag) / np.linalg.norm(t_mag))
+    return len(matched), {o: {k: float(np.mean(v)) for k, v in d.items()} for o, d in scores.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--generator", default="cgan", choices=("cgan", "cyclegan"))
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "data", "sf"))
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    work = tempfile.mkdtemp(prefix="bench_convert.")
+    try:
+        what = args.model
+        if what is None and export.default_model() in export.model_names():
+            what = export.default_model()
+        if what is not None:
+            version_dir = export.find_version(what)
+            described = f"exported model {version_dir}"
+        else:
+            net, config = untrained_generator(args.generator, args.preset)
+            version_dir = export.export_generator(net, f"bench_{args.generator}", {"method": args.generator},
+                                                  base_dir=os.path.join(work, "models"))
+            described = (f"UNTRAINED {type(net).__name__} of the {args.generator} '{args.preset}' preset "
+                         f"({config['freq_bins']}x{config['frames']}, {net.count_params():,} parameters)")
+        model = convert.load_model(version_dir)
+        md = model.metadata
+        print(f"model: {described}; phase {md['phase']}, overlap {md['overlap']} frames")
+        print(f"machine: {os.cpu_count()} CPU cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}, "
+              f"TensorFlow {tf.__version__}")
+
+        paths, _ = note_paths(args.data, "flute", FOLDER_NOTES)
+        if len(paths) < FOLDER_NOTES:
+            sys.exit(f"need {FOLDER_NOTES} flute notes in {args.data} (soundtransform data render)")
+        clip = audio.fit_length(audio.load(paths[0].path), int(CLIP_SECONDS * audio.SAMPLE_RATE))
+        seconds = bench_clip(model, clip)
+        print(f"4 s clip, inversion included: {seconds * 1000:.0f} ms = {CLIP_SECONDS / seconds:.0f}x real time "
+              f"(target <= 40 ms, >= 100x)")
+        audio_s, elapsed = bench_folder(model, [p.path for p in paths], work)
+        print(f"folder of {len(paths)} notes ({audio_s:.0f} s of audio): {elapsed:.1f} s = "
+              f"{audio_s / elapsed:.0f}x real time (target >= 200x)")
+        total, load, conv = bench_cold(version_dir, paths[0].path, work)
+        print(f"cold start of one convert (fresh process): {total:.1f} s wall; import + load {load:.1f} s, "
+              f"first convert {conv:.2f} s")
+        freq_bins = md["freq_bins"]
+        if freq_bins < audio.N_FREQ:
+            for source, target in (("flute", "keyboard"), ("keyboard", "flute")):
+                n, scores = bench_upper_bins(args.data, freq_bins, source, target)
+                print(f"rows above {freq_bins}, {source} -> {target} (oracle low band, {n} pairs), "
+                      "distance of the upper band to the real target:")
+                for option, d in scores.items():
+                    print(f"  upper_bins={option:7s} log-spectral {d['lsd_all']:.2f} dB (all bins), "
+                          f"{d['lsd_active']:.1f} dB (target above -60 dB); convergence {d['convergence']:.3f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
