@@ -113,3 +113,71 @@ def frequency_loss(images, target_envelope):
     target_envelope : [batch or 1, freq]
     """
     return tf.reduce_mean(tf.square(spectral_envelope(images) - target_envelope))
+
+
+# ------------------------------------------- adversarial losses (cGAN, CycleGAN)
+
+GAN_MODES = ("bce", "lsgan")
+
+
+def adversarial_loss(logits, real, gan_mode="bce"):
+    """Adversarial loss of discriminator logits against "real" or "fake" labels.
+
+    ``gan_mode="bce"`` is the sigmoid cross-entropy of pix2pix (Goodfellow et
+    al. 2014; Isola et al. 2017); ``"lsgan"`` is the least-squares loss
+    (Mao et al. 2017) that CycleGAN uses for stabler training.
+
+    Parameters
+    ----------
+    logits : [batch, h, w, 1]
+        PatchGAN outputs, one per patch, before any sigmoid.
+    real : bool
+        Label every patch real (True) or fake (False).  The discriminator
+        minimises ``adversarial_loss(D(real), True) + adversarial_loss(D(fake), False)``;
+        the generator minimises ``adversarial_loss(D(fake), True)``.
+    gan_mode : {"bce", "lsgan"}
+
+    Returns
+    -------
+    scalar, the mean over patches and batch.
+    """
+    from soundtransform.errors import check_choice
+
+    check_choice("gan_mode", gan_mode, GAN_MODES)
+    labels = tf.ones_like(logits) if real else tf.zeros_like(logits)
+    if gan_mode == "lsgan":
+        return tf.reduce_mean(tf.square(logits - labels))
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def l1_loss(images, target_images):
+    """Mean absolute difference of two image batches (pix2pix's L1 term).
+
+    Parameters
+    ----------
+    images, target_images : [batch, freq, frames, 1] in [-1, 1]
+    """
+    return tf.reduce_mean(tf.abs(images - target_images))
+
+
+def cycle_loss(real_images, cycled_images):
+    """Cycle-consistency loss ``||F(G(x)) - x||_1`` (Zhu et al. 2017, eq. 2).
+
+    Parameters
+    ----------
+    real_images, cycled_images : [batch, freq, frames, 1] in [-1, 1]
+    """
+    return l1_loss(cycled_images, real_images)
+
+
+def identity_loss(real_images, same_images):
+    """Identity mapping loss ``||G(y) - y||_1`` (Zhu et al. 2017, section 5.2).
+
+    A generator fed an image already in its output domain should leave it
+    alone; on spectrograms this keeps loudness and pitch from drifting.
+
+    Parameters
+    ----------
+    real_images, same_images : [batch, freq, frames, 1] in [-1, 1]
+    """
+    return l1_loss(same_images, real_images)

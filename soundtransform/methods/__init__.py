@@ -18,6 +18,8 @@ from soundtransform.errors import check_choice
 
 METHODS = {
     "classifier": "soundtransform.methods.classifier",
+    "cgan": "soundtransform.methods.cgan",
+    "cyclegan": "soundtransform.methods.cyclegan",
     "faster": "soundtransform.methods.faster",
 }
 

@@ -1,0 +1,368 @@
+"""pix2pix (Isola et al. 2017): paired translation of spectrogram images.
+
+A U-Net generator learns to map a source-family note to the target-family note
+of the same pitch and velocity, judged by a conditional PatchGAN that sees the
+source stacked with a real or a generated target.  This is *translation*, not
+style transfer: the generator does not take a style image; it learns one fixed
+mapping from the training pairs, so what it produces is the average of the
+targets it was shown for each input.  Training on one consistent target
+instrument (``target_instruments="one"``) keeps attacks sharp; averaging
+several keyboards blurs them.
+
+The module also holds the pieces CycleGAN shares: choosing source and target
+notes, saving generators each epoch, and export.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from soundtransform import data, losses
+from soundtransform.callbacks import ExampleSpectrograms
+from soundtransform.errors import DataError, ParameterError, check_choice
+from soundtransform.fileio import atomic_path, write_text
+from soundtransform.networks.patchgan import PatchGAN
+from soundtransform.networks.unet import UNet
+
+GENERATOR_FILE = "generator.keras"
+METRICS_FILE = "metrics.json"  # the last epoch's logs; export.export_run reads it too
+
+
+@keras.saving.register_keras_serializable(package="soundtransform")
+class CGAN(keras.Model):
+    """Owns the training of a pix2pix generator and its conditional discriminator.
+
+    Parameters
+    ----------
+    generator : keras.Model
+        ``[batch, freq, frames, 1] -> [batch, freq, frames, 1]`` (a `UNet`).
+    discriminator : keras.Model
+        ``[batch, freq, frames, 2] -> logits [batch, h, w, 1]`` (a `PatchGAN`
+        on the source and target images stacked as channels).
+    lambda_l1 : float
+        Weight of the L1 term in the generator's objective (100 in pix2pix,
+        eq. 4: ``G* = arg min_G max_D L_cGAN(G, D) + lambda L_L1(G)``).
+    gan_mode : {"bce", "lsgan"}
+        The adversarial loss (`losses.adversarial_loss`); pix2pix uses ``"bce"``.
+
+    Call
+    ----
+    images : [batch, freq, frames, 1] source images -> generated target images.
+    """
+
+    def __init__(self, generator, discriminator, lambda_l1=100.0, gan_mode="bce", **kwargs):
+        super().__init__(**kwargs)
+        check_choice("gan_mode", gan_mode, losses.GAN_MODES)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.lambda_l1 = float(lambda_l1)
+        self.gan_mode = gan_mode
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.g_gan_loss_tracker = keras.metrics.Mean(name="g_gan_loss")
+        self.l1_loss_tracker = keras.metrics.Mean(name="l1_loss")
+
+    def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
+        # Keras' own ``optimizer`` stays None: each network has its own, and
+        # both are tracked attributes, so checkpoints hold both states.
+        super().compile(optimizer=None, **kwargs)
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+
+    def build_optimizers(self):
+        """Create both optimisers' variables now, so a checkpoint can be restored into them."""
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.g_gan_loss_tracker, self.l1_loss_tracker]
+
+    def call(self, images, training=False):
+        return self.generator(images, training=training)
+
+    def discriminate(self, source, target, training=False):
+        """PatchGAN logits of (source, target) pairs: ``[batch, h, w, 1]``."""
+        return self.discriminator(tf.concat([source, target], axis=-1), training=training)
+
+    def train_discriminator(self, source, target):
+        """Step 1: teach D to tell real pairs from generated ones.
+
+        The objective is halved, as in pix2pix, to slow D relative to G.
+        """
+        fake = self.generator(source, training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminate(source, target, training=True)
+            fake_logits = self.discriminate(source, fake, training=True)
+            d_loss = 0.5 * (losses.adversarial_loss(real_logits, True, self.gan_mode)
+                            + losses.adversarial_loss(fake_logits, False, self.gan_mode))
+        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+        self.discriminator_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return d_loss
+
+    def train_generator(self, source, target):
+        """Step 2: teach G to fool the updated D and to stay near the real target in L1."""
+        with tf.GradientTape() as tape:
+            fake = self.generator(source, training=True)
+            fake_logits = self.discriminate(source, fake, training=True)
+            g_gan_loss = losses.adversarial_loss(fake_logits, True, self.gan_mode)
+            l1_loss = losses.l1_loss(fake, target)
+            g_loss = g_gan_loss + self.lambda_l1 * l1_loss
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return g_loss, g_gan_loss, l1_loss
+
+    def train_step(self, batch):
+        source, target = batch
+        d_loss = self.train_discriminator(source, target)
+        g_loss, g_gan_loss, l1_loss = self.train_generator(source, target)
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.g_gan_loss_tracker.update_state(g_gan_loss)
+        self.l1_loss_tracker.update_state(l1_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, batch):
+        source, target = batch
+        fake = self.generator(source, training=False)
+        real_logits = self.discriminate(source, target)
+        fake_logits = self.discriminate(source, fake)
+        d_loss = 0.5 * (losses.adversarial_loss(real_logits, True, self.gan_mode)
+                        + losses.adversarial_loss(fake_logits, False, self.gan_mode))
+        g_gan_loss = losses.adversarial_loss(fake_logits, True, self.gan_mode)
+        l1_loss = losses.l1_loss(fake, target)
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_gan_loss + self.lambda_l1 * l1_loss)
+        self.g_gan_loss_tracker.update_state(g_gan_loss)
+        self.l1_loss_tracker.update_state(l1_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "lambda_l1": self.lambda_l1,
+            "gan_mode": self.gan_mode,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+# ------------------------------------------------------------------- data
+
+
+def check_families(method, source, target):
+    """Both families given, known and different; `ParameterError` otherwise."""
+    if not source or not target:
+        raise ParameterError(f"{method} translates between two families: give --source and --target (e.g. flute, keyboard)")
+    for family in (source, target):
+        check_choice("family", family, data.FAMILIES)
+    if source == target:
+        raise ParameterError(f"source and target are both {source!r}; choose two different families")
+
+
+def family_notes(root, split, family, instruments="all"):
+    """The notes of one family in one split, optionally of some instruments only.
+
+    Parameters
+    ----------
+    instruments : str
+        ``"all"``; ``"one"``: the split's instrument with the most notes (the
+        first by name on a tie), so every target note comes from one consistent
+        instrument; or comma-separated ``instrument_str`` values, e.g.
+        ``"keyboard_acoustic_128"``.
+
+    Raises
+    ------
+    DataError
+        No notes of ``family`` in the split, or none of the named instruments.
+    """
+    notes = data.select(data.read_split(root, split), families=[family])
+    if not notes:
+        raise DataError(f"no {family} notes in split {split!r} of {root}")
+    if instruments in (None, "all"):
+        return notes
+    counts = {}
+    for n in notes:
+        counts[n.instrument_str] = counts.get(n.instrument_str, 0) + 1
+    if instruments == "one":
+        wanted = [min(counts, key=lambda name: (-counts[name], name))]
+    else:
+        wanted = [s.strip() for s in str(instruments).split(",") if s.strip()]
+        unknown = [w for w in wanted if w not in counts]
+        if unknown or not wanted:
+            raise DataError(
+                f"no {family} instrument {', '.join(unknown) or repr(instruments)} in split {split!r}; "
+                f"choose 'all', 'one' or from: {', '.join(sorted(counts))}"
+            )
+    return data.select(notes, instruments=wanted)
+
+
+def make_datasets(root, config, source=None, target=None):
+    """Pairs (source image, target image) of the same pitch and velocity.
+
+    Training pairs come from the train split.  Targets always come from the
+    train split's chosen instruments (the model is taught to produce those);
+    validation pairs unseen valid-split source instruments with them.
+
+    Returns
+    -------
+    train, valid : tf.data.Dataset of ``(source [freq, frames, 1], target [freq, frames, 1])``
+        unbatched; ``valid`` is None when the valid split has no pairs.
+    info : dict
+    """
+    check_families("cgan", source, target)
+    shape = (config["freq_bins"], config["frames"])
+    targets = family_notes(root, "train", target, config["target_instruments"])
+    datasets, pairs_of = [], {}
+    for split in ("train", "valid"):
+        try:
+            sources = family_notes(root, split, source, config["source_instruments"])
+        except DataError:
+            if split == "train":
+                raise
+            sources = []
+        pairs = data.pair_notes(sources, targets, max_targets=config["max_targets"], seed=config["seed"])
+        if not pairs and split == "train":
+            raise DataError(
+                f"no {source}/{target} pairs with the same pitch and velocity in split 'train' of {root}"
+            )
+        pairs_of[split] = pairs
+        datasets.append(_pair_dataset(pairs, shape) if pairs else None)
+    info = {
+        "root": os.path.abspath(root),
+        "source": source,
+        "target": target,
+        "source_instruments": sorted({s.instrument_str for s, _ in pairs_of["train"]}),
+        "target_instruments": sorted({t.instrument_str for t in targets}),
+        "train_pairs": len(pairs_of["train"]),
+        "valid_pairs": len(pairs_of["valid"]),
+    }
+    return datasets[0], datasets[1], info
+
+
+def _pair_dataset(pairs, shape):
+    sources = data.image_dataset([s.path for s, _ in pairs], freq_bins=shape[0], frames=shape[1])
+    targets = data.image_dataset([t.path for _, t in pairs], freq_bins=shape[0], frames=shape[1])
+    return tf.data.Dataset.zip((sources, targets))
+
+
+# ------------------------------------------------------------------ model
+
+
+def build(config, info):
+    shape = (config["freq_bins"], config["frames"], 1)
+    generator = UNet(shape, ngf=config["ngf"], depth=config["depth"], norm=config["norm"],
+                     dropout=config["dropout"], name="generator")
+    discriminator = PatchGAN(shape[:2] + (2,), ndf=config["ndf"], n_layers=config["n_layers"],
+                             norm=config["norm"], name="discriminator")
+    model = CGAN(generator, discriminator, lambda_l1=config["lambda_l1"], gan_mode=config["gan_mode"])
+    model.compile(generator_optimizer=adam(config), discriminator_optimizer=adam(config),
+                  jit_compile=config["jit_compile"])
+    model.build((None,) + shape)
+    model.build_optimizers()
+    return model
+
+
+def adam(config):
+    """Adam with pix2pix's and CycleGAN's ``beta_1 = 0.5``."""
+    return keras.optimizers.Adam(config["learning_rate"], beta_1=config["beta_1"])
+
+
+# -------------------------------------------------------------- artifacts
+
+
+class SaveGenerators(keras.callbacks.Callback):
+    """After every epoch, write each generator's ``.keras`` file and the epoch's logs.
+
+    Parameters
+    ----------
+    generators : callable
+        ``generators(model) -> dict file name -> keras.Model``.
+    run_dir : str
+    """
+
+    def __init__(self, generators, run_dir):
+        super().__init__()
+        self.generators = generators
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        for filename, generator in self.generators(self.model).items():
+            save_generator(generator, os.path.join(self.run_dir, filename))
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        write_text(os.path.join(self.run_dir, METRICS_FILE), json.dumps({"epoch": epoch + 1, **logs}, indent=1))
+
+
+def save_generator(generator, path):
+    with atomic_path(path, suffix=".keras") as tmp:
+        generator.save(tmp)
+
+
+def read_metrics(run_dir):
+    """The last finished epoch's logs (`SaveGenerators`), or ``{}``."""
+    path = os.path.join(run_dir, METRICS_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def example_images(valid, count):
+    """The first ``count`` source images of an unbatched pairs dataset, ``[n, freq, frames, 1]``."""
+    return np.stack([pair[0].numpy() for pair in valid.take(count)])
+
+
+def example_callbacks(run_dir, valid, train, config, translate):
+    """`ExampleSpectrograms` on the first valid (else train) source images."""
+    examples = valid if valid is not None else train
+    if examples is None or not config["examples"]:
+        return []
+    return [ExampleSpectrograms(example_images(examples, config["examples"]), translate,
+                                os.path.join(run_dir, "logs"))]
+
+
+def callbacks(model, config, run_dir, valid):
+    def translate(model, images):
+        return {"output": model.generator(images, training=False).numpy()}
+
+    return [SaveGenerators(lambda m: {GENERATOR_FILE: m.generator}, run_dir),
+            *example_callbacks(run_dir, valid, None, config, translate)]
+
+
+def export_metadata(config, info, run_dir, source, target, generator_file):
+    return {
+        "method": config["method"],
+        "preset": config["preset"],
+        "source": source,
+        "target": target,
+        "freq_bins": config["freq_bins"],
+        "frames": config["frames"],
+        "training_data": info,
+        "metrics": read_metrics(run_dir),
+        "generator_file": os.path.abspath(generator_file),
+        "config": config,
+    }
+
+
+def finish(model, config, info, run_dir):
+    """Save ``generator.keras`` and export it as ``cgan_SOURCE_to_TARGET``."""
+    from soundtransform import export
+
+    path = os.path.join(run_dir, GENERATOR_FILE)
+    save_generator(model.generator, path)
+    source, target = info["source"], info["target"]
+    name = f"cgan_{source}_to_{target}"
+    version_dir = export.export_generator(
+        model.generator, name, export_metadata(config, info, run_dir, source, target, path),
+        base_dir=config["export_dir"], phase="source")
+    return {"generator": path, "export": version_dir}

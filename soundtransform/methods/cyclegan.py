@@ -1,0 +1,291 @@
+"""CycleGAN (Zhu et al. 2017): unpaired translation of spectrogram images, both ways.
+
+Two ResNet generators, ``G: X -> Y`` (source family to target family) and
+``F: Y -> X``, and two PatchGAN discriminators, ``D_Y`` on target-family images
+and ``D_X`` on source-family images.  No pairs are needed: ``G`` learns to make
+notes ``D_Y`` takes for the target family, and the cycle losses
+``F(G(x)) ~ x`` and ``G(F(y)) ~ y`` keep what it does invertible, hence the
+pitch and timing of the note.  Both directions are exported.
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+
+from soundtransform import losses
+from soundtransform.errors import DataError, check_choice
+from soundtransform.methods import cgan
+from soundtransform.networks.patchgan import PatchGAN
+from soundtransform.networks.resnet_generator import ResNetGenerator
+
+
+@keras.saving.register_keras_serializable(package="soundtransform")
+class CycleGAN(keras.Model):
+    """Owns the four networks of CycleGAN and their training.
+
+    Parameters
+    ----------
+    generator_g : keras.Model
+        ``G: X -> Y``, ``[batch, freq, frames, 1] -> [batch, freq, frames, 1]``.
+    generator_f : keras.Model
+        ``F: Y -> X``, same shapes.
+    discriminator_x, discriminator_y : keras.Model
+        ``[batch, freq, frames, 1] -> logits [batch, h, w, 1]``: is this a
+        real X (source) / Y (target) image?
+    lambda_cycle : float
+        Weight of the cycle-consistency loss (10 in the paper, eq. 3).
+    lambda_identity : float
+        Weight of the identity loss relative to ``lambda_cycle`` (0.5 in the
+        paper's code: the identity term is weighted ``lambda_identity * lambda_cycle``).
+    gan_mode : {"lsgan", "bce"}
+        The paper uses least squares (Mao et al. 2017).
+
+    Call
+    ----
+    images : [batch, freq, frames, 1] source images -> ``G(images)``.
+    """
+
+    def __init__(self, generator_g, generator_f, discriminator_x, discriminator_y, lambda_cycle=10.0,
+                 lambda_identity=0.5, gan_mode="lsgan", **kwargs):
+        super().__init__(**kwargs)
+        check_choice("gan_mode", gan_mode, losses.GAN_MODES)
+        self.generator_g = generator_g
+        self.generator_f = generator_f
+        self.discriminator_x = discriminator_x
+        self.discriminator_y = discriminator_y
+        self.lambda_cycle = float(lambda_cycle)
+        self.lambda_identity = float(lambda_identity)
+        self.gan_mode = gan_mode
+        names = ("g_loss", "f_loss", "g_gan_loss", "f_gan_loss", "cycle_loss", "identity_loss",
+                 "d_x_loss", "d_y_loss")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
+        # One Adam for both generators and one for both discriminators, as in
+        # the paper's code; Keras' own ``optimizer`` stays None.
+        super().compile(optimizer=None, **kwargs)
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+
+    @property
+    def generator_variables(self):
+        return self.generator_g.trainable_variables + self.generator_f.trainable_variables
+
+    @property
+    def discriminator_variables(self):
+        return self.discriminator_x.trainable_variables + self.discriminator_y.trainable_variables
+
+    def build_optimizers(self):
+        """Create both optimisers' variables now, so a checkpoint can be restored into them."""
+        self.generator_optimizer.build(self.generator_variables)
+        self.discriminator_optimizer.build(self.discriminator_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, images, training=False):
+        return self.generator_g(images, training=training)
+
+    def generator_losses(self, real_x, real_y, training):
+        """The generators' objective (Zhu et al. 2017, eq. 3 plus the identity term).
+
+        Returns
+        -------
+        fake_y, fake_x : the translations ``G(x)`` and ``F(y)``
+        terms : dict of scalar losses
+        """
+        fake_y = self.generator_g(real_x, training=training)
+        fake_x = self.generator_f(real_y, training=training)
+        cycled_x = self.generator_f(fake_y, training=training)
+        cycled_y = self.generator_g(fake_x, training=training)
+        same_y = self.generator_g(real_y, training=training)
+        same_x = self.generator_f(real_x, training=training)
+        g_gan = losses.adversarial_loss(self.discriminator_y(fake_y, training=training), True, self.gan_mode)
+        f_gan = losses.adversarial_loss(self.discriminator_x(fake_x, training=training), True, self.gan_mode)
+        cycle = losses.cycle_loss(real_x, cycled_x) + losses.cycle_loss(real_y, cycled_y)
+        identity = losses.identity_loss(real_y, same_y) + losses.identity_loss(real_x, same_x)
+        shared = self.lambda_cycle * cycle + self.lambda_identity * self.lambda_cycle * identity
+        terms = {"g_gan_loss": g_gan, "f_gan_loss": f_gan, "cycle_loss": cycle, "identity_loss": identity,
+                 "g_loss": g_gan + shared, "f_loss": f_gan + shared}
+        return fake_y, fake_x, terms
+
+    def discriminator_losses(self, real_x, real_y, fake_x, fake_y, training):
+        """Each discriminator's least-squares objective, halved as in the paper."""
+        def d_loss(discriminator, real, fake):
+            return 0.5 * (losses.adversarial_loss(discriminator(real, training=training), True, self.gan_mode)
+                          + losses.adversarial_loss(discriminator(fake, training=training), False, self.gan_mode))
+
+        return {"d_x_loss": d_loss(self.discriminator_x, real_x, fake_x),
+                "d_y_loss": d_loss(self.discriminator_y, real_y, fake_y)}
+
+    def train_generators(self, real_x, real_y):
+        """Step 1: update G and F together on adversarial + cycle + identity losses."""
+        with tf.GradientTape() as tape:
+            fake_y, fake_x, terms = self.generator_losses(real_x, real_y, training=True)
+            total = terms["g_loss"] + terms["f_gan_loss"]  # the shared cycle and identity terms once
+        variables = self.generator_variables
+        self.generator_optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        return fake_y, fake_x, terms
+
+    def train_discriminators(self, real_x, real_y, fake_x, fake_y):
+        """Step 2: update D_X and D_Y on real images against the fakes of step 1."""
+        fake_x, fake_y = tf.stop_gradient(fake_x), tf.stop_gradient(fake_y)
+        with tf.GradientTape() as tape:
+            terms = self.discriminator_losses(real_x, real_y, fake_x, fake_y, training=True)
+            total = terms["d_x_loss"] + terms["d_y_loss"]
+        variables = self.discriminator_variables
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        return terms
+
+    def train_step(self, batch):
+        real_x, real_y = batch
+        fake_y, fake_x, terms = self.train_generators(real_x, real_y)
+        terms.update(self.train_discriminators(real_x, real_y, fake_x, fake_y))
+        return self._track(terms)
+
+    def test_step(self, batch):
+        real_x, real_y = batch
+        fake_y, fake_x, terms = self.generator_losses(real_x, real_y, training=False)
+        terms.update(self.discriminator_losses(real_x, real_y, fake_x, fake_y, training=False))
+        return self._track(terms)
+
+    def _track(self, terms):
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+    def get_config(self):
+        config = {"name": self.name, "lambda_cycle": self.lambda_cycle,
+                  "lambda_identity": self.lambda_identity, "gan_mode": self.gan_mode}
+        for key in ("generator_g", "generator_f", "discriminator_x", "discriminator_y"):
+            config[key] = keras.saving.serialize_keras_object(getattr(self, key))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator_g", "generator_f", "discriminator_x", "discriminator_y"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+
+# ------------------------------------------------------------------- data
+
+
+def make_datasets(root, config, source=None, target=None):
+    """Unpaired (source image, target image) examples.
+
+    Source notes of each split are matched with target notes of the train
+    split's chosen instruments (``target_instruments``), both shuffled
+    independently and the shorter repeated, so an epoch sees every note of the
+    larger set once.
+
+    Returns
+    -------
+    train, valid : tf.data.Dataset of ``(x [freq, frames, 1], y [freq, frames, 1])``
+        unbatched; ``valid`` is None when the valid split has no source notes.
+    info : dict
+    """
+    cgan.check_families("cyclegan", source, target)
+    targets = cgan.family_notes(root, "train", target, config["target_instruments"])
+    sources = {}
+    for split in ("train", "valid"):
+        try:
+            sources[split] = cgan.family_notes(root, split, source, config["source_instruments"])
+        except DataError:
+            if split == "train":
+                raise
+            sources[split] = []
+    train = _unpaired(sources["train"], targets, config)
+    valid = _unpaired(sources["valid"], targets, config) if sources["valid"] else None
+    info = {
+        "root": os.path.abspath(root),
+        "source": source,
+        "target": target,
+        "source_instruments": sorted({n.instrument_str for n in sources["train"]}),
+        "target_instruments": sorted({n.instrument_str for n in targets}),
+        "train_source_notes": len(sources["train"]),
+        "train_target_notes": len(targets),
+        "valid_source_notes": len(sources["valid"]),
+    }
+    return train, valid, info
+
+
+def _unpaired(x_notes, y_notes, config):
+    from soundtransform import data
+
+    count = max(len(x_notes), len(y_notes))
+
+    def images(notes, seed):
+        ds = data.image_dataset([n.path for n in notes], freq_bins=config["freq_bins"], frames=config["frames"])
+        return ds.shuffle(len(notes), seed=seed, reshuffle_each_iteration=True).repeat()
+
+    seed = config["seed"]
+    return tf.data.Dataset.zip((images(x_notes, seed), images(y_notes, seed + 1))).take(count)
+
+
+# ------------------------------------------------------------------ model
+
+
+def build(config, info):
+    shape = (config["freq_bins"], config["frames"], 1)
+
+    def generator(name):
+        return ResNetGenerator(shape, ngf=config["ngf"], n_downsampling=config["n_downsampling"],
+                               n_residual_blocks=config["n_residual_blocks"], norm=config["norm"], name=name)
+
+    def discriminator(name):
+        return PatchGAN(shape, ndf=config["ndf"], n_layers=config["n_layers"], norm=config["norm"], name=name)
+
+    model = CycleGAN(generator("generator_g"), generator("generator_f"), discriminator("discriminator_x"),
+                     discriminator("discriminator_y"), lambda_cycle=config["lambda_cycle"],
+                     lambda_identity=config["lambda_identity"], gan_mode=config["gan_mode"])
+    model.compile(generator_optimizer=cgan.adam(config), discriminator_optimizer=cgan.adam(config),
+                  jit_compile=config["jit_compile"])
+    model.build((None,) + shape)
+    model.build_optimizers()
+    return model
+
+
+# -------------------------------------------------------------- artifacts
+
+
+def generator_files(source, target):
+    """``{"generator_SOURCE_to_TARGET.keras": "generator_g", ...reverse: "generator_f"}``."""
+    return {f"generator_{source}_to_{target}.keras": "generator_g",
+            f"generator_{target}_to_{source}.keras": "generator_f"}
+
+
+def callbacks(model, config, run_dir, valid):
+    from soundtransform.train import load_config
+
+    run = load_config(run_dir) or {}
+    files = generator_files(run.get("source"), run.get("target"))
+
+    def translate(model, images):
+        fake_y = model.generator_g(images, training=False)
+        return {"output": fake_y.numpy(), "cycled": model.generator_f(fake_y, training=False).numpy()}
+
+    return [cgan.SaveGenerators(lambda m: {f: getattr(m, attr) for f, attr in files.items()}, run_dir),
+            *cgan.example_callbacks(run_dir, valid, None, config, translate)]
+
+
+def finish(model, config, info, run_dir):
+    """Save both generators and export ``cyclegan_SOURCE_to_TARGET`` and the reverse."""
+    from soundtransform import export
+
+    source, target = info["source"], info["target"]
+    out = {}
+    for filename, attr in generator_files(source, target).items():
+        generator = getattr(model, attr)
+        a, b = (source, target) if attr == "generator_g" else (target, source)
+        path = os.path.join(run_dir, filename)
+        cgan.save_generator(generator, path)
+        version_dir = export.export_generator(
+            generator, f"cyclegan_{a}_to_{b}", cgan.export_metadata(config, info, run_dir, a, b, path),
+            base_dir=config["export_dir"], phase="source")
+        out[f"generator_{a}_to_{b}"] = path
+        out[f"export_{a}_to_{b}"] = version_dir
+    return out

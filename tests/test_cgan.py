@@ -1,0 +1,113 @@
+"""pix2pix on a few real rendered notes: fit steps, artifacts, export, resume, errors."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_cli
+from soundtransform import data, export, presets, train
+from soundtransform.errors import DataError, ParameterError
+from soundtransform.methods import cgan
+from soundtransform.train import batch
+
+
+def _weights(network):
+    return [v.numpy().copy() for v in network.trainable_variables]
+
+
+def fit_changes_every_network(module, networks, dataset, method):
+    """Shared helper: one ``fit`` step on real notes moves every trainable variable of every network."""
+    config = presets.resolve(method, "tiny")
+    train_ds, valid_ds, info = module.make_datasets(dataset, config, source="flute", target="keyboard")
+    model = module.build(config, info)
+    before = {name: _weights(getattr(model, name)) for name in networks}
+    history = model.fit(batch(train_ds, config, training=True), epochs=1, steps_per_epoch=1, verbose=0)
+    for name in networks:
+        after = _weights(getattr(model, name))
+        unchanged = [v.path for v, a, b in zip(getattr(model, name).trainable_variables, before[name], after)
+                     if np.array_equal(a, b)]
+        assert not unchanged, f"{name}: {unchanged}"
+    assert all(np.isfinite(v[0]) for v in history.history.values())
+    return model, history, info
+
+
+def test_fit_step_changes_both_networks(dataset):
+    model, history, info = fit_changes_every_network(cgan, ("generator", "discriminator"), dataset, "cgan")
+    assert {"d_loss", "g_loss", "g_gan_loss", "l1_loss"} <= set(history.history)
+    assert int(model.generator_optimizer.iterations) == int(model.discriminator_optimizer.iterations) == 1
+
+
+def test_pairs_share_pitch_and_velocity_and_one_target_instrument(dataset):
+    config = presets.resolve("cgan", "tiny")
+    train_ds, valid_ds, info = cgan.make_datasets(dataset, config, source="flute", target="keyboard")
+    assert len(info["target_instruments"]) == 1 and info["target_instruments"][0].startswith("keyboard_")
+    # Every train flute note has its partner: the keyboard note of the same pitch and velocity.
+    flutes = data.select(data.read_split(dataset, "train"), families=["flute"])
+    assert info["train_pairs"] == len(flutes) and info["valid_pairs"] > 0
+    source, target = next(iter(train_ds))
+    assert source.shape == target.shape == (config["freq_bins"], config["frames"], 1)
+    everything = cgan.make_datasets(dataset, {**config, "target_instruments": "all"}, "flute", "keyboard")[2]
+    assert len(everything["target_instruments"]) > 1 and everything["train_pairs"] > info["train_pairs"]
+
+
+def test_train_exports_reloads_and_resumes(dataset, tmp_path):
+    run_dir, exported = str(tmp_path / "run"), str(tmp_path / "exported")
+    steps = presets.resolve("cgan", "tiny")["steps_per_epoch"]
+    first = train.train("cgan", dataset, run_dir=run_dir, preset="tiny", source="flute", target="keyboard",
+                        progress=False, export_dir=exported)
+    # Artifacts: generator.keras, one export into the chosen folder, the losses, TensorBoard examples.
+    assert first["export"] == os.path.join(exported, "cgan_flute_to_keyboard", "1")
+    metadata = export.read_metadata(first["export"])
+    assert (metadata["method"], metadata["source"], metadata["target"]) == ("cgan", "flute", "keyboard")
+    assert metadata["metrics"]["epoch"] == 1 and "l1_loss" in metadata["metrics"]
+    assert metadata["training_data"]["train_pairs"] > 0
+    assert os.listdir(os.path.join(run_dir, "logs", "examples"))
+    generator = keras.saving.load_model(first["generator"], compile=False)
+    images = np.stack([s.numpy() for s, _ in cgan.make_datasets(
+        dataset, presets.resolve("cgan", "tiny"), "flute", "keyboard")[1].take(2)])
+    served = tf.saved_model.load(first["export"]).signatures["transform_images"](images=tf.constant(images))
+    np.testing.assert_allclose(served["images"].numpy(), generator(images, training=False).numpy(), atol=1e-5)
+    np.testing.assert_allclose(generator(images).numpy(), first["model"].generator(images).numpy(), atol=1e-6)
+
+    # Rerunning with more epochs continues from the saved epoch, optimiser states included.
+    second = train.train("cgan", dataset, run_dir=run_dir, preset="tiny", progress=False, epochs=2)
+    assert len(second["history"]["g_loss"]) == 1  # only epoch 2 ran ...
+    model = second["model"]
+    assert int(model.generator_optimizer.iterations) == 2 * steps  # ... on top of epoch 1's steps
+    assert int(model.discriminator_optimizer.iterations) == 2 * steps
+    with open(os.path.join(run_dir, "metrics.json")) as f:
+        assert json.load(f)["epoch"] == 2
+    assert second["export"] == os.path.join(exported, "cgan_flute_to_keyboard", "2")
+
+
+@pytest.mark.parametrize("source, target, error, message", [
+    (None, "keyboard", ParameterError, "give --source and --target"),
+    ("flute", "flute", ParameterError, "both 'flute'"),
+    ("drums", "keyboard", ParameterError, "unknown family 'drums'"),
+    ("flute", "brass", DataError, "no brass notes in split 'train'"),
+])
+def test_bad_families_fail_in_one_line(dataset, source, target, error, message):
+    with pytest.raises(error, match=message) as info:
+        cgan.make_datasets(dataset, presets.resolve("cgan", "tiny"), source=source, target=target)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_target_instrument_lists_the_available_ones(dataset):
+    config = presets.resolve("cgan", "tiny", target_instruments="keyboard_acoustic_999")
+    with pytest.raises(DataError, match="no keyboard instrument keyboard_acoustic_999.*keyboard_acoustic_"):
+        cgan.make_datasets(dataset, config, source="flute", target="keyboard")
+
+
+def test_cli_trains_and_reports_the_export(dataset, tmp_path):
+    result = run_cli("train", "--method", "cgan", "--source", "flute", "--target", "keyboard", "--data", dataset,
+                     "--preset", "tiny", "--run-dir", tmp_path / "run", "--set", f"export_dir={tmp_path / 'exp'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"export: {tmp_path / 'exp' / 'cgan_flute_to_keyboard' / '1'}" in result.stdout
+    bad = run_cli("train", "--method", "cgan", "--source", "flute", "--target", "drums", "--data", dataset,
+                  "--preset", "tiny", "--run-dir", tmp_path / "bad")
+    assert bad.returncode == 2 and bad.stderr.startswith("Error: unknown family 'drums'")
+    assert "Traceback" not in bad.stderr
