@@ -291,14 +291,14 @@ def convert(audio_in, audio_out, model, method, style, steps, png):
 
 @cli.command()
 @click.option("--models-dir", default=None, type=click.Path(file_okay=False),
-              help="[default: $SOUNDTRANSFORM_MODELS or exported_models/]")
+              help="[default: $SOUNDTRANSFORM_MODELS, then the shipped exported_models/]")
 def models(models_dir):
     """List the exported models (shipped and your own) with their metadata."""
-    from soundtransform.export import default_model, describe, list_models, models_dir as default_dir
+    from soundtransform.export import default_model, describe, list_models, search_dirs
 
     entries = list_models(models_dir)
     if not entries:
-        click.echo(f"no models in {models_dir or default_dir()}; export one with `soundtransform export`")
+        click.echo(f"no models in {' or '.join(search_dirs(models_dir))}; export one with `soundtransform export`")
     for entry in entries:
         click.echo("\n".join(describe(entry, default=default_model())))
 

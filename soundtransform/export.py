@@ -69,16 +69,25 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def models_dir():
-    """Where models are exported and looked up.
-
-    ``$SOUNDTRANSFORM_MODELS`` if set, else ``exported_models/`` in the
-    repository (next to ``cli.py``).
-    """
+    """Where models are exported: ``$SOUNDTRANSFORM_MODELS`` if set, else `shipped_models_dir`."""
     env = os.environ.get("SOUNDTRANSFORM_MODELS")
-    if env:
-        return os.path.abspath(env)
+    return os.path.abspath(env) if env else shipped_models_dir()
+
+
+def shipped_models_dir():
+    """``exported_models/`` of the repository (next to ``cli.py``): the models that ship."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return os.path.join(root, "exported_models")
+
+
+def search_dirs(base_dir=None):
+    """Where model names are looked up, in order: ``[base_dir]``, or `models_dir` then `shipped_models_dir`."""
+    if base_dir:
+        return [os.path.abspath(base_dir)]
+    dirs = [models_dir()]
+    if shipped_models_dir() not in dirs:
+        dirs.append(shipped_models_dir())
+    return dirs
 
 
 def default_model():
@@ -133,10 +142,11 @@ def find_version(model, base_dir=None):
     Parameters
     ----------
     model : str
-        A name in ``base_dir`` (its highest version), a ``NAME`` folder (its
-        highest version) or a ``NAME/VERSION`` folder.
+        A name (its highest version), a ``NAME`` folder (its highest version)
+        or a ``NAME/VERSION`` folder.
     base_dir : str, optional
-        Default `models_dir`.
+        Look names up here only; default `search_dirs`: the user's
+        ``$SOUNDTRANSFORM_MODELS`` first, then the shipped models.
 
     Raises
     ------
@@ -153,33 +163,40 @@ def find_version(model, base_dir=None):
         if not found:
             raise DataError(f"{model} holds no exported model (no saved_model.pb, no numbered versions)")
         return os.path.abspath(os.path.join(model, str(found[-1])))
-    base_dir = base_dir or models_dir()
-    names = model_names(base_dir)
-    if model not in names:
-        available = ", ".join(names) if names else "none exported yet (see `soundtransform export`)"
-        raise ParameterError(f"unknown model {model!r} in {base_dir}; available: {available}")
-    model_dir = os.path.join(base_dir, model)
-    return os.path.join(model_dir, str(versions(model_dir)[-1]))
+    available = []
+    for folder in search_dirs(base_dir):
+        names = model_names(folder)
+        if model in names:
+            model_dir = os.path.join(folder, model)
+            return os.path.join(model_dir, str(versions(model_dir)[-1]))
+        available += [n for n in names if n not in available]
+    where = " and ".join(search_dirs(base_dir))
+    listed = ", ".join(sorted(available)) if available else "none exported yet (see `soundtransform export`)"
+    raise ParameterError(f"unknown model {model!r} in {where}; available: {listed}")
 
 
 def list_models(base_dir=None):
-    """Every model of ``base_dir`` with its newest version's metadata.
+    """Every model of `search_dirs` (a user's model shadows a shipped one of the same name).
 
     Returns
     -------
-    list of dict with ``name``, ``versions`` ([int]), ``path`` (newest version)
-    and ``metadata`` (dict, or None if unreadable).
+    list of dict with ``name``, ``versions`` ([int]), ``path`` (newest version),
+    ``shipped`` (bool) and ``metadata`` (dict, or None if unreadable).
     """
-    base_dir = base_dir or models_dir()
-    out = []
-    for name in model_names(base_dir):
-        found = versions(os.path.join(base_dir, name))
-        path = os.path.join(base_dir, name, str(found[-1]))
-        try:
-            metadata = read_metadata(path)
-        except (DataError, ValueError, OSError):
-            metadata = None
-        out.append({"name": name, "versions": found, "path": path, "metadata": metadata})
+    out, seen = [], set()
+    for folder in search_dirs(base_dir):
+        for name in model_names(folder):
+            if name in seen:
+                continue
+            seen.add(name)
+            found = versions(os.path.join(folder, name))
+            path = os.path.join(folder, name, str(found[-1]))
+            try:
+                metadata = read_metadata(path)
+            except (DataError, ValueError, OSError):
+                metadata = None
+            out.append({"name": name, "versions": found, "path": path, "metadata": metadata,
+                        "shipped": folder == shipped_models_dir()})
     return out
 
 
@@ -631,7 +648,8 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
 def describe(entry, default=None):
     """Lines describing one `list_models` entry, for ``soundtransform models``."""
     md = entry.get("metadata") or {}
-    flags = " (default)" if entry["name"] == default else ""
+    flags = "".join(f for f, on in ((" (default)", entry["name"] == default), (" (shipped)", entry.get("shipped")))
+                    if on)
     what = " -> ".join(str(md[k]) for k in ("source", "target") if md.get(k))
     head = f"{entry['name']}{flags}: {md.get('method', 'unknown method')}"
     lines = [head + (f", {what}" if what else "")]
