@@ -364,5 +364,5 @@ def finish(model, config, info, run_dir):
     name = f"cgan_{source}_to_{target}"
     version_dir = export.export_generator(
         model.generator, name, export_metadata(config, info, run_dir, source, target, path),
-        base_dir=config["export_dir"], phase="source")
+        base_dir=config["export_dir"], phase=config["phase"])
     return {"generator": path, "export": version_dir}

@@ -285,7 +285,7 @@ def finish(model, config, info, run_dir):
         cgan.save_generator(generator, path)
         version_dir = export.export_generator(
             generator, f"cyclegan_{a}_to_{b}", cgan.export_metadata(config, info, run_dir, a, b, path),
-            base_dir=config["export_dir"], phase="source")
+            base_dir=config["export_dir"], phase=config["phase"])
         out[f"generator_{a}_to_{b}"] = path
         out[f"export_{a}_to_{b}"] = version_dir
     return out

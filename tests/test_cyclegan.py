@@ -1,0 +1,71 @@
+"""CycleGAN on a few real rendered notes: fit steps, both exports, resume, errors."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from soundtransform import audio, export, presets, train
+from soundtransform.errors import DataError, ParameterError
+from soundtransform.methods import cyclegan
+from test_cgan import fit_changes_every_network
+
+
+def test_fit_step_changes_all_four_networks(dataset):
+    networks = ("generator_g", "generator_f", "discriminator_x", "discriminator_y")
+    model, history, info = fit_changes_every_network(cyclegan, networks, dataset, "cyclegan")
+    assert {"g_loss", "f_loss", "cycle_loss", "identity_loss", "d_x_loss", "d_y_loss"} <= set(history.history)
+    assert int(model.generator_optimizer.iterations) == int(model.discriminator_optimizer.iterations) == 1
+
+
+def test_unpaired_examples_cover_the_larger_set(dataset):
+    config = presets.resolve("cyclegan", "tiny")
+    train_ds, valid_ds, info = cyclegan.make_datasets(dataset, config, source="flute", target="keyboard")
+    # One target instrument (2 notes) against every train flute note: the targets repeat.
+    assert len(info["target_instruments"]) == 1
+    assert sum(1 for _ in train_ds) == max(info["train_source_notes"], info["train_target_notes"])
+    assert valid_ds is not None and sum(1 for _ in valid_ds) == info["valid_source_notes"]
+
+
+def test_train_exports_both_directions_and_resumes(dataset, tmp_path):
+    run_dir, exported = str(tmp_path / "run"), str(tmp_path / "exported")
+    steps = presets.resolve("cyclegan", "tiny")["steps_per_epoch"]
+    first = train.train("cyclegan", dataset, run_dir=run_dir, preset="tiny", source="flute", target="keyboard",
+                        progress=False, export_dir=exported)
+    model = first["model"]
+    frames = presets.resolve("cyclegan", "tiny")["frames"]
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, frames, 1)).astype(np.float32)
+    for a, b, network in (("flute", "keyboard", model.generator_g), ("keyboard", "flute", model.generator_f)):
+        version_dir = first[f"export_{a}_to_{b}"]
+        assert version_dir == os.path.join(exported, f"cyclegan_{a}_to_{b}", "1")
+        metadata = export.read_metadata(version_dir)
+        assert (metadata["method"], metadata["source"], metadata["target"]) == ("cyclegan", a, b)
+        assert "cycle_loss" in metadata["metrics"]
+        saved = keras.saving.load_model(os.path.join(run_dir, f"generator_{a}_to_{b}.keras"), compile=False)
+        served = tf.saved_model.load(version_dir)
+        expected = network(images, training=False).numpy()
+        np.testing.assert_allclose(saved(images, training=False).numpy(), expected, atol=1e-6)
+        np.testing.assert_allclose(served.signatures["transform_images"](images=tf.constant(images))["images"],
+                                   expected, atol=1e-5)
+        # Both directions serve audio: a waveform in, a waveform of the same length out.
+        wave = np.sin(2 * np.pi * 440 * np.arange(4000) / audio.SAMPLE_RATE).astype(np.float32)[None] * 0.3
+        out = served.signatures["serving_default"](waveform=tf.constant(wave))["waveform"].numpy()
+        assert out.shape == wave.shape and np.all(np.isfinite(out))
+
+    second = train.train("cyclegan", dataset, run_dir=run_dir, preset="tiny", progress=False, epochs=2)
+    assert len(second["history"]["cycle_loss"]) == 1
+    assert int(second["model"].generator_optimizer.iterations) == 2 * steps
+    assert int(second["model"].discriminator_optimizer.iterations) == 2 * steps
+    assert second["export_keyboard_to_flute"].endswith(os.path.join("cyclegan_keyboard_to_flute", "2"))
+
+
+@pytest.mark.parametrize("source, target, error, message", [
+    ("flute", None, ParameterError, "give --source and --target"),
+    ("flute", "drums", ParameterError, "unknown family 'drums'"),
+    ("brass", "keyboard", DataError, "no brass notes in split 'train'"),
+])
+def test_bad_families_fail_in_one_line(dataset, source, target, error, message):
+    with pytest.raises(error, match=message):
+        cyclegan.make_datasets(dataset, presets.resolve("cyclegan", "tiny"), source=source, target=target)
