@@ -232,6 +232,45 @@ def spectrogram(audio_in, png_out):
     click.echo(f"wrote {png_out}")
 
 
+# --------------------------------------------------------- classify, evaluate
+
+
+@cli.command()
+@click.argument("paths", metavar="FILE_OR_DIR...", nargs=-1, required=True, type=click.Path())
+@click.option("--classifier", default=None, type=click.Path(),
+              help="A .keras classifier [default: exported_models/classifiers/judge.keras].")
+@click.option("--top", default=3, show_default=True, type=click.IntRange(1, 11), help="Families shown per file.")
+def classify(paths, classifier, top):
+    """Print each audio file's most likely instrument families."""
+    from soundtransform import evaluate
+
+    files, probabilities = evaluate.classify_files(paths, classifier, progress=True)
+    for path, probs in zip(files, probabilities):
+        click.echo(f"{path}: " + ", ".join(f"{f} {p:.2f}" for f, p in evaluate.top_families(probs, top)))
+
+
+@cli.command("evaluate")
+@click.argument("generated_dir", metavar="GENERATED_DIR", type=click.Path())
+@click.option("--inputs", "input_dir", required=True, type=click.Path(),
+              help="Folder of the source sounds, matched to the generated ones by file name.")
+@click.option("--source", required=True, help="Source family, e.g. flute.")
+@click.option("--target", required=True, help="Target family, e.g. keyboard.")
+@click.option("--data", "data_dir", default=None, type=click.Path(), help="NSynth-layout dataset of natural notes.")
+@click.option("--split", default="test", show_default=True, help="Split of --data whose target notes are used.")
+@click.option("--target-dir", default=None, type=click.Path(), help="Or: a folder of natural target notes.")
+@click.option("--judge", default=None, type=click.Path(),
+              help="Judge classifier [default: exported_models/classifiers/judge.keras].")
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for report.json, report.md, tsne.png.")
+def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, target_dir, judge, out_dir):
+    """Judge generated sounds: classifier consistency, t-SNE, pitch, spectral distance."""
+    from soundtransform import evaluate
+
+    report = evaluate.evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=data_dir, split=split,
+                               target_dir=target_dir, judge=judge)
+    click.echo(evaluate.markdown(report))
+    click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, tsne.png")
+
+
 # ------------------------------------------------- export, convert, models
 
 

@@ -32,10 +32,16 @@ _COMMON = {
 # Per method and preset; a method's block overrides the common keys.
 _METHODS = {
     "classifier": {
-        "tiny": dict(width=1 / 16, dense_units=16, learning_rate=1e-3, seed=0, families=None),
-        "default": dict(width=1 / 8, dense_units=256, learning_rate=3e-4, seed=0, families=None,
-                        freq_bins=128, frames=128, batch_size=16, epochs=12),
-        "paper": dict(width=1.0, dense_units=4096, learning_rate=1e-4, seed=0, families=None),
+        "tiny": dict(width=1 / 16, dense_units=16, learning_rate=1e-3, seed=0, families=None,
+                     train_splits="train", patience=0, gain_db=10.0, shift_frames=8, freq_mask=0, time_mask=0,
+                     note_frames=None, head="flatten"),
+        # Trained on random 1-s windows of whole notes; ~3 min an epoch on 2 cores.
+        "default": dict(width=1 / 8, dense_units=256, learning_rate=5e-4, seed=0, families=None,
+                        freq_bins=128, frames=64, note_frames=256, head="average", batch_size=16, epochs=8,
+                        train_splits="train", patience=3, gain_db=10.0, shift_frames=0, freq_mask=12, time_mask=8),
+        "paper": dict(width=1.0, dense_units=4096, learning_rate=1e-4, seed=0, families=None,
+                      train_splits="train", patience=5, gain_db=10.0, shift_frames=8, freq_mask=12, time_mask=16,
+                      note_frames=None, head="flatten"),
     },
     # Slow (Gatys et al. 2016 + Verma & Smith 2018): no training; steps of Adam
     # on the spectrogram image.  alpha/beta/gamma/delta weight the content,

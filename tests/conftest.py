@@ -59,3 +59,12 @@ def run_cli(*args, cwd=None, timeout=300):
         timeout=timeout,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(dataset, tmp_path_factory):
+    """Path of a tiny family classifier (`presets` ``tiny``) trained for two steps on `dataset`."""
+    from soundtransform.train import train
+
+    run_dir = tmp_path_factory.mktemp("classifier")
+    return train("classifier", dataset, str(run_dir), preset="tiny", progress=False)["classifier"]

@@ -7,6 +7,7 @@ judge of every method's outputs.
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -17,6 +18,7 @@ from soundtransform.fileio import atomic_path, write_text
 from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
 
 ARTIFACT = "classifier.keras"
+BEST = "classifier_best.keras"
 
 
 @keras.saving.register_keras_serializable(package="soundtransform")
@@ -31,13 +33,27 @@ class ClassifierTrainer(keras.Model):
         the judge does not learn loudness.
     shift_frames : int
         ... and a random circular shift in time of up to this many frames.
+    freq_mask, time_mask : int
+        SpecAugment (Park et al. 2019): one band of up to ``freq_mask`` rows
+        and one stretch of up to ``time_mask`` frames per image are set to the
+        -80 dB floor, so the judge cannot lean on one partial or one moment.
+    seed : int
+
+    Notes
+    -----
+    Images wider than the classifier's input (whole notes) are cut: training
+    takes one random window per batch, so every part of a note (attack,
+    sustain, release) is learnt; evaluation averages the probabilities of the
+    consecutive windows, as `evaluate.classify_waveforms` does.
     """
 
-    def __init__(self, classifier, gain_db=10.0, shift_frames=8, seed=0, **kwargs):
+    def __init__(self, classifier, gain_db=10.0, shift_frames=8, freq_mask=0, time_mask=0, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.classifier = classifier
         self.gain_db = gain_db
         self.shift_frames = shift_frames
+        self.freq_mask = freq_mask
+        self.time_mask = time_mask
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -57,12 +73,44 @@ class ClassifierTrainer(keras.Model):
         if self.shift_frames:
             shift = keras.random.randint([], -self.shift_frames, self.shift_frames + 1, seed=self.seed_generator)
             images = tf.roll(images, shift, axis=2)
+        if self.freq_mask:
+            images = self.mask(images, axis=1, max_width=self.freq_mask)
+        if self.time_mask:
+            images = self.mask(images, axis=2, max_width=self.time_mask)
         return images
+
+    def mask(self, images, axis, max_width):
+        """Set a random band ``[start, start + width)`` along ``axis`` of each image to -1."""
+        batch, size = tf.shape(images)[0], tf.shape(images)[axis]
+        width = keras.random.randint([batch, 1], 0, max_width + 1, seed=self.seed_generator)
+        start = keras.random.randint([batch, 1], 0, size, seed=self.seed_generator)
+        index = tf.range(size)[tf.newaxis, :]
+        band = (index >= start) & (index < start + width)  # [batch, size]
+        shape = [batch, 1, 1, 1]
+        shape[axis] = size
+        band = tf.reshape(band, tf.stack(shape))
+        return tf.where(band, -1.0, images)
+
+    def random_window(self, images):
+        """One random ``[batch, freq, frames, 1]`` window of wider images (the same for the batch)."""
+        frames, width = self.classifier.spectrogram_shape[1], images.shape[2]
+        if width == frames:
+            return images
+        start = keras.random.randint([], 0, width - frames + 1, seed=self.seed_generator)
+        return images[:, :, start:start + frames]
+
+    def window_probabilities(self, images, training=False):
+        """Mean probabilities over the consecutive windows of images ``[batch, freq, k * frames, 1]``."""
+        frames, width = self.classifier.spectrogram_shape[1], images.shape[2]
+        count = width // frames
+        windows = [images[:, :, i * frames:(i + 1) * frames] for i in range(count)]
+        probabilities = self.classifier(tf.concat(windows, axis=0), training=training)
+        return tf.reduce_mean(tf.reshape(probabilities, [count, -1, probabilities.shape[-1]]), axis=0)
 
     def train_step(self, batch):
         images, labels = batch
-        # 1. Augment the spectrogram images.
-        images = self.augment(images)
+        # 1. Augment the spectrogram images: a random window, level, shift and masks.
+        images = self.augment(self.random_window(images))
         # 2. Cross-entropy of the predicted family.
         with tf.GradientTape() as tape:
             probabilities = self.classifier(images, training=True)
@@ -77,35 +125,46 @@ class ClassifierTrainer(keras.Model):
 
     def test_step(self, batch):
         images, labels = batch
-        probabilities = self.classifier(images, training=False)
+        probabilities = self.window_probabilities(images)
         loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, probabilities))
         self.loss_tracker.update_state(loss)
         self.accuracy.update_state(labels, probabilities)
         return {m.name: m.result() for m in self.metrics}
 
 
+TRAIN_SPLITS = ("train", "train+valid")
+
+
 def make_datasets(root, config, source=None, target=None):
-    """Every family's notes of the train and valid splits, labelled by NSynth family id."""
+    """Every family's notes of the training splits, labelled by NSynth family id.
+
+    ``config["train_splits"]`` is ``"train"`` (validate on ``valid``, keep the
+    best epoch) or ``"train+valid"`` (train on both, no validation: the judge,
+    which thus hears instruments the perceptual classifier never heard).
+    """
+    from soundtransform.errors import check_choice
+
     families = config.get("families")
-    shape = (config["freq_bins"], config["frames"])
-    out = []
-    for split in ("train", "valid"):
-        notes = data.select(data.read_split(root, split), families=families)
-        if split == "train" and not notes:
-            data.load_notes(root, split, families=families)  # raises the clear error
-        if not notes:
-            out.append(None)
-            continue
+    splits = check_choice("train_splits", config.get("train_splits", "train"), TRAIN_SPLITS).split("+")
+    # Whole notes (``note_frames``) when the classifier's input is a shorter window.
+    shape = (config["freq_bins"], config.get("note_frames") or config["frames"])
+    train_notes = [n for split in splits for n in data.select(data.read_split(root, split), families=families)]
+    if not train_notes:
+        data.load_notes(root, "train", families=families)  # raises the clear error
+    valid_notes = [] if "valid" in splits else data.select(data.read_split(root, "valid"), families=families)
+
+    def labelled(notes):
         labels = np.array([n.family_id for n in notes], np.int32)
-        out.append(data.image_dataset([n.path for n in notes], labels, *shape))
-    train_notes = data.select(data.read_split(root, "train"), families=families)
+        return data.image_dataset([n.path for n in notes], labels, *shape)
+
     info = {
         "root": os.path.abspath(root),
+        "train_splits": "+".join(splits),
         "families": sorted({n.family for n in train_notes}),
         "train_notes": len(train_notes),
         "train_instruments": sorted({n.instrument_str for n in train_notes}),
     }
-    return out[0], out[1], info
+    return labelled(train_notes), labelled(valid_notes) if valid_notes else None, info
 
 
 def build(config, info):
@@ -114,9 +173,17 @@ def build(config, info):
         input_shape=(config["freq_bins"], config["frames"], 1),
         width=config["width"],
         dense_units=config["dense_units"],
+        head=config.get("head", "flatten"),
         name="vgg19_audio_classifier",
     )
-    model = ClassifierTrainer(classifier, seed=config.get("seed", 0))
+    model = ClassifierTrainer(
+        classifier,
+        gain_db=config.get("gain_db", 10.0),
+        shift_frames=config.get("shift_frames", 8),
+        freq_mask=config.get("freq_mask", 0),
+        time_mask=config.get("time_mask", 0),
+        seed=config.get("seed", 0),
+    )
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"])
     model.build((None, config["freq_bins"], config["frames"], 1))
     model.optimizer.build(classifier.trainable_variables)
@@ -134,9 +201,56 @@ class SaveClassifier(keras.callbacks.Callback):
         save_classifier(self.model.classifier, self.path)
 
 
+class KeepBest(keras.callbacks.Callback):
+    """Keeps the epoch with the best validation accuracy in ``classifier_best.keras``.
+
+    Its score is stored beside it (``classifier_best.json``), so a resumed run
+    still only replaces it with a better epoch.
+    """
+
+    def __init__(self, run_dir, monitor="val_accuracy"):
+        super().__init__()
+        self.path = os.path.join(run_dir, BEST)
+        self.meta = os.path.join(run_dir, "classifier_best.json")
+        self.monitor = monitor
+
+    def best(self):
+        if not os.path.isfile(self.meta):
+            return None
+        with open(self.meta, encoding="utf-8") as f:
+            return json.load(f)
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get(self.monitor)
+        if score is None:
+            return
+        best = self.best()
+        if best is None or score > best[self.monitor]:
+            save_classifier(self.model.classifier, self.path)
+            write_text(self.meta, json.dumps({"epoch": epoch + 1, self.monitor: float(score)}))
+
+
 def save_classifier(classifier, path):
     with atomic_path(path, suffix=".keras") as tmp:
         classifier.save(tmp)
+
+
+CLASSIFIER_ROLES = ("perceptual", "judge")
+CLASSIFIERS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "exported_models", "classifiers"
+)
+
+
+def default_path(role="perceptual"):
+    """The shipped classifier of ``role``: ``exported_models/classifiers/{role}.keras``.
+
+    ``perceptual`` is the feature space of Slow and Faster; ``judge`` was
+    trained independently (own seed, train+valid instruments) to judge outputs.
+    """
+    from soundtransform.errors import check_choice
+
+    check_choice("classifier role", role, CLASSIFIER_ROLES)
+    return os.path.join(CLASSIFIERS_DIR, f"{role}.keras")
 
 
 def load_classifier(path):
@@ -152,12 +266,24 @@ def load_classifier(path):
 
 
 def callbacks(model, config, run_dir, valid):
-    return [SaveClassifier(os.path.join(run_dir, ARTIFACT))]
+    out = [SaveClassifier(os.path.join(run_dir, ARTIFACT))]
+    if valid is not None:
+        out.append(KeepBest(run_dir))
+        if config.get("patience"):
+            out.append(keras.callbacks.EarlyStopping("val_accuracy", mode="max", patience=config["patience"]))
+    return out
 
 
 def finish(model, config, info, run_dir):
+    """``classifier.keras``: the best validated epoch if there was validation, else the last."""
     path = os.path.join(run_dir, ARTIFACT)
-    save_classifier(model.classifier, path)
-    write_text(os.path.join(run_dir, "classifier.json"),
-               json.dumps({"families": list(data.FAMILIES), "config": config}, indent=1))
-    return {"classifier": path}
+    best = KeepBest(run_dir).best()
+    if best is not None:
+        with atomic_path(path, suffix=".keras") as tmp:
+            shutil.copyfile(os.path.join(run_dir, BEST), tmp)
+    else:
+        save_classifier(model.classifier, path)
+    summary = {"families": list(data.FAMILIES), "config": config, "train_splits": info.get("train_splits"),
+               "best_epoch": best}
+    write_text(os.path.join(run_dir, "classifier.json"), json.dumps(summary, indent=1))
+    return {"classifier": path, "best_epoch": best}

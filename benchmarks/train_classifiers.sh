@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Reproduce the shipped classifiers (exported_models/classifiers/{perceptual,judge}.keras).
+#
+#   bash benchmarks/train_classifiers.sh [DATA_DIR]   (default /work/data/sf: 11 families, NSynth layout)
+#
+# perceptual: the `default` classifier preset (seed 0), trained on the train split,
+#             validated on valid; the best validated epoch is kept (early stop, patience 3).
+# judge:      independent of it: seed 1 (own initialisation, augmentation and batch order)
+#             and trained on train+valid, i.e. on 20 instruments the perceptual classifier
+#             never heard; no validation, a fixed number of epochs.
+# Neither ever sees the test split (its instruments are unseen by both); ship_classifier.py
+# measures both on it.  Trainings run one after the other, niced: the CPU is shared.
+set -euo pipefail
+DATA=${1:-/work/data/sf}
+RUNS=${RUNS:-runs}
+cd "$(dirname "$0")/.."
+
+train() {  # ROLE EPOCHS [--set ...]
+  local role=$1 epochs=$2; shift 2
+  local cmd="soundtransform train --method classifier --data $DATA --run-dir $RUNS/classifier-$role --epochs $epochs $*"
+  local start=$(date +%s)
+  nice -n 10 $cmd
+  local seconds=$(( $(date +%s) - start ))
+  local png=""
+  [ "$role" = perceptual ] && png=docs/confusion_matrix.png && mkdir -p docs
+  nice -n 10 python benchmarks/ship_classifier.py "$RUNS/classifier-$role" "$role" "$DATA" "$seconds" "$cmd" $png
+}
+
+train perceptual 10
+train judge 7 --set seed=1 --set train_splits=train+valid

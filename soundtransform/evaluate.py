@@ -1,0 +1,585 @@
+"""Judge any method's outputs: family classification, consistency, t-SNE, pitch, spectral distance.
+
+Everything here works on plain folders of audio files, so the same numbers can
+be computed for every method and for trivial baselines (the unconverted input).
+
+Classification follows Liu, Delany & McKeever (2019, Sec. 4): a VGG-19 audio
+classifier of NSynth's 11 families labels each generated sound, and the share
+labelled as the target family is the method's *classifier consistency*.  The
+classifier that judges must not be the one whose features drove the transfer
+(Slow and Faster optimise against the ``perceptual`` one), so the default judge
+is a second network trained with its own seed on another instrument subset
+(``exported_models/classifiers/judge.keras``).
+
+Classifying a waveform of any length
+    Its spectrogram image is cut into windows of the classifier's own input
+    width (saved in the model), the last window aligned with the end of the
+    clip; a clip shorter than one window is padded with silence (-80 dB).  The
+    probabilities of the windows are averaged.
+Pitch preservation
+    pYIN (Mauch & Dixon 2014, ``librosa.pyin``) estimates f0 of output and
+    input; the error is ``1200 log2(f0_out / f0_in)`` cents on the median f0 of
+    the voiced frames of 0.1-1.6 s (the held part of a note).
+Log-spectral distance
+    ``sqrt(mean_f (dB_a - dB_b) ** 2)`` per frame, averaged over frames, on the
+    full 0-8 kHz image (dB re full scale, -80 dB floor), between an output and
+    the nearest natural target note of the same MIDI pitch.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from soundtransform import audio, data
+from soundtransform.errors import DataError, ParameterError
+from soundtransform.fileio import atomic_path, write_text
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+FEATURE_LAYER = "fc1"
+PITCH_TOLERANCE_CENTS = 50.0
+_F0_MIN, _F0_MAX = 65.4, 2093.0  # C2 .. C7, Hz
+_PITCH_SECONDS = (0.1, 1.6)  # the sustained part of an NSynth-style note
+
+
+# ----------------------------------------------------------- classification
+
+
+def load_judge(classifier=None, role="judge"):
+    """A `VGG19AudioClassifier` from a path, or the shipped one of ``role``.
+
+    Parameters
+    ----------
+    classifier : str, VGG19AudioClassifier or None
+        A ``.keras`` path, an already loaded classifier, or None for the
+        shipped ``exported_models/classifiers/{role}.keras``.
+    role : {"judge", "perceptual"}
+    """
+    from soundtransform.methods import classifier as classifier_method
+
+    if classifier is None:
+        return classifier_method.load_classifier(classifier_method.default_path(role))
+    if isinstance(classifier, (str, os.PathLike)):
+        return classifier_method.load_classifier(os.fspath(classifier))
+    return classifier
+
+
+def windows(y, freq_bins, frames):
+    """Spectrogram-image windows of a waveform at a classifier's input size.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(samples,)], float32 at `audio.SAMPLE_RATE`
+    freq_bins, frames : int
+        The classifier's input image size.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_windows, freq_bins, frames, 1)], values in [-1, 1];
+    windows start every ``frames`` frames, the last one ends with the clip.
+    """
+    image = audio.waveform_to_image(np.asarray(y, np.float32), freq_bins)[0].numpy()
+    total = image.shape[1]
+    if total <= frames:
+        return np.pad(image, [(0, 0), (0, frames - total), (0, 0)], constant_values=-1.0)[None]
+    starts = list(range(0, total - frames + 1, frames))
+    if starts[-1] + frames < total:
+        starts.append(total - frames)
+    return np.stack([image[:, s:s + frames] for s in starts])
+
+
+def _per_clip(waveforms, model, freq_bins, frames, batch_size, progress, desc, clips_per_call=64):
+    """Run ``model`` on every window of every waveform; mean of the outputs per clip.
+
+    Windows of up to ``clips_per_call`` clips go through one ``predict`` call,
+    so short clips do not pay Keras' per-call overhead one by one.
+    """
+    from tqdm import tqdm
+
+    out = []
+    with tqdm(total=len(waveforms), desc=desc, unit="clip", disable=not progress, leave=False) as bar:
+        for start in range(0, len(waveforms), clips_per_call):
+            chunk = [windows(y, freq_bins, frames) for y in waveforms[start:start + clips_per_call]]
+            predicted = model.predict(np.concatenate(chunk), batch_size=batch_size, verbose=0)
+            ends = np.cumsum([len(c) for c in chunk])
+            out.extend(np.mean(p, axis=0) for p in np.split(predicted, ends[:-1]))
+            bar.update(len(chunk))
+    return np.stack(out) if out else np.zeros((0, 0), np.float32)
+
+
+def classify_waveforms(waveforms, classifier=None, batch_size=32, progress=False):
+    """Family probabilities of waveforms of any length.
+
+    Parameters
+    ----------
+    waveforms : list of np.ndarray [shape=(samples,)], float32 at 16 kHz
+    classifier : str, VGG19AudioClassifier or None
+        See `load_judge`; None is the shipped judge.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(waveforms), 11)], probabilities over `data.FAMILIES`,
+    averaged over each clip's windows.
+    """
+    model = load_judge(classifier)
+    freq_bins, frames = model.spectrogram_shape[:2]
+    return _per_clip(waveforms, model, freq_bins, frames, batch_size, progress, "classify")
+
+
+def embed_waveforms(waveforms, classifier=None, layer=FEATURE_LAYER, batch_size=32, progress=False):
+    """Classifier features of waveforms, averaged over windows.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(waveforms), features)]; conv layers are averaged
+    over frequency and time first (one value per channel).
+    """
+    import keras
+
+    model = load_judge(classifier)
+    freq_bins, frames = model.spectrogram_shape[:2]
+    extractor = model.feature_extractor([layer])
+    output = extractor.outputs[0]
+    if len(output.shape) == 4:
+        output = keras.layers.GlobalAveragePooling2D()(output)
+    features = keras.Model(extractor.inputs, output)
+    return _per_clip(waveforms, features, freq_bins, frames, batch_size, progress, f"features {layer}")
+
+
+def top_families(probabilities, k=3):
+    """``[(family, probability), ...]`` of the ``k`` most likely families of one clip."""
+    order = np.argsort(probabilities)[::-1][:k]
+    return [(data.FAMILIES[i], float(probabilities[i])) for i in order]
+
+
+def audio_files(paths):
+    """Audio files named directly or found (not recursively) in the named folders, sorted.
+
+    Raises
+    ------
+    DataError
+        A path does not exist, or a folder holds no audio files.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files = []
+    for path in map(os.fspath, paths):
+        if os.path.isdir(path):
+            found = sorted(
+                os.path.join(path, name)
+                for name in os.listdir(path)
+                if name.lower().endswith(AUDIO_EXTENSIONS) and not name.startswith(".")
+            )
+            if not found:
+                raise DataError(f"folder {path} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+            files.extend(found)
+        elif os.path.exists(path):
+            files.append(path)
+        else:
+            raise DataError(f"no such file or folder: {path}")
+    return files
+
+
+def classify_files(paths, classifier=None, progress=False):
+    """Family probabilities of audio files or folders of them.
+
+    Returns
+    -------
+    files : list of str
+    probabilities : np.ndarray [shape=(len(files), 11)]
+    """
+    files = audio_files(paths)
+    model = load_judge(classifier)
+    waveforms = [audio.load(f, require_sound=True) for f in files]
+    return files, classify_waveforms(waveforms, model, progress=progress)
+
+
+def family_accuracy(notes, classifier=None, progress=False):
+    """Accuracy and confusion matrix of a classifier on labelled NSynth notes.
+
+    Returns
+    -------
+    dict with ``accuracy`` (float), ``per_family`` (family -> accuracy) and
+    ``confusion`` (``[11, 11]`` counts, rows true family, columns predicted).
+    """
+    from tqdm import tqdm
+
+    model = load_judge(classifier)
+    waveforms = [audio.load(n.path) for n in tqdm(notes, desc="load", disable=not progress, leave=False)]
+    predicted = np.argmax(classify_waveforms(waveforms, model, progress=progress), axis=1)
+    truth = np.array([n.family_id for n in notes])
+    confusion = np.zeros((len(data.FAMILIES),) * 2, np.int64)
+    np.add.at(confusion, (truth, predicted), 1)
+    per_family = {
+        f: float(confusion[i, i] / confusion[i].sum()) for i, f in enumerate(data.FAMILIES) if confusion[i].sum()
+    }
+    return {"accuracy": float(np.mean(predicted == truth)), "per_family": per_family, "confusion": confusion.tolist()}
+
+
+def save_confusion_matrix(path, confusion, title=None):
+    """Draw a ``[11, 11]`` confusion matrix (row-normalised shares) into a PNG."""
+    plt = _pyplot()
+    confusion = np.asarray(confusion, np.float64)
+    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), constrained_layout=True)
+    mesh = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(data.FAMILIES)), data.FAMILIES, rotation=60, ha="right")
+    ax.set_yticks(range(len(data.FAMILIES)), data.FAMILIES)
+    ax.set_xlabel("predicted family")
+    ax.set_ylabel("true family")
+    for i in range(len(data.FAMILIES)):
+        for j in range(len(data.FAMILIES)):
+            if confusion[i, j]:
+                ax.text(j, i, f"{shares[i, j]:.2f}".lstrip("0"), ha="center", va="center", fontsize=6,
+                        color="white" if shares[i, j] > 0.5 else "black")
+    fig.colorbar(mesh, ax=ax, label="share of the true family")
+    if title:
+        ax.set_title(title)
+    _save_png(fig, path)
+
+
+# ------------------------------------------------------------------- pitch
+
+
+def f0(y):
+    """Median f0 of the voiced frames of the sustained part of a note, Hz (NaN if unvoiced).
+
+    pYIN on ``_PITCH_SECONDS`` of ``y [shape=(samples,)]`` at 16 kHz, searched
+    between C2 and C7 in 10-cent steps, 64 ms hops.
+    """
+    import librosa
+
+    lo, hi = (int(s * audio.SAMPLE_RATE) for s in _PITCH_SECONDS)
+    segment = np.asarray(y, np.float32)[lo:hi]
+    if segment.size < 2048 or not np.any(segment):
+        return float("nan")
+    f, voiced, _ = librosa.pyin(segment, fmin=_F0_MIN, fmax=_F0_MAX, sr=audio.SAMPLE_RATE,
+                                frame_length=2048, hop_length=1024)
+    f = f[voiced & np.isfinite(f)]
+    return float(np.median(f)) if f.size else float("nan")
+
+
+def pitch_preservation(outputs, inputs, progress=False):
+    """How well outputs keep their inputs' pitch.
+
+    Parameters
+    ----------
+    outputs, inputs : list of np.ndarray [shape=(samples,)], paired, 16 kHz
+
+    Returns
+    -------
+    dict: ``within_50_cents`` (share of pairs), ``median_abs_cents``,
+    ``octave_errors`` (share off by a whole number of octaves, +-1 semitone),
+    ``unvoiced_outputs`` (share with no f0), ``pairs`` (with an input f0).
+    """
+    from tqdm import tqdm
+
+    cents, unvoiced = [], 0
+    for out, inp in tqdm(list(zip(outputs, inputs)), desc="pitch (pyin)", unit="pair", disable=not progress,
+                         leave=False):
+        f_in = f0(inp)
+        if not np.isfinite(f_in):
+            continue
+        f_out = f0(out)
+        if not np.isfinite(f_out):
+            unvoiced += 1
+            continue
+        cents.append(1200.0 * np.log2(f_out / f_in))
+    pairs = len(cents) + unvoiced
+    if not pairs:
+        return {"pairs": 0, "within_50_cents": None, "median_abs_cents": None, "octave_errors": None,
+                "unvoiced_outputs": None}
+    cents = np.abs(np.array(cents))
+    octave = (cents > 600.0) & (np.abs(cents - 1200.0 * np.round(cents / 1200.0)) <= 100.0)
+    return {
+        "pairs": pairs,
+        "within_50_cents": float(np.sum(cents <= PITCH_TOLERANCE_CENTS) / pairs),
+        "median_abs_cents": float(np.median(cents)) if cents.size else None,
+        "octave_errors": float(np.sum(octave) / pairs),
+        "unvoiced_outputs": float(unvoiced / pairs),
+    }
+
+
+# --------------------------------------------------------- spectral distance
+
+
+def _db_image(y):
+    """dB spectrogram ``[N_FREQ, frames]`` (re full scale, -80 dB floor) of one note window."""
+    from soundtransform.plot import image_to_db
+
+    y = audio.fit_length(y, audio.frames_to_samples(audio.IMAGE_FRAMES))
+    return image_to_db(audio.waveform_to_image(y)[0].numpy())
+
+
+def log_spectral_distance(a, b):
+    """Log-spectral distance between two dB spectrograms ``[freq, frames]``, dB."""
+    return float(np.mean(np.sqrt(np.mean((a - b) ** 2, axis=0))))
+
+
+def nearest_target_distance(outputs, pitches, targets, progress=False):
+    """Per output, the LSD to the nearest natural target note of the same pitch.
+
+    Parameters
+    ----------
+    outputs : list of np.ndarray [shape=(samples,)]
+    pitches : list of int or None, MIDI
+    targets : list of (waveform, MIDI pitch)
+
+    Returns
+    -------
+    dict: ``mean_db``, ``median_db`` and ``compared`` (outputs that had a
+    target of their pitch).
+    """
+    from tqdm import tqdm
+
+    by_pitch = {}
+    for y, pitch in targets:
+        by_pitch.setdefault(pitch, []).append(_db_image(y))
+    distances = []
+    for y, pitch in tqdm(list(zip(outputs, pitches)), desc="spectral distance", disable=not progress, leave=False):
+        if pitch not in by_pitch:
+            continue
+        image = _db_image(y)
+        distances.append(min(log_spectral_distance(image, t) for t in by_pitch[pitch]))
+    if not distances:
+        return {"compared": 0, "mean_db": None, "median_db": None}
+    return {"compared": len(distances), "mean_db": float(np.mean(distances)),
+            "median_db": float(np.median(distances))}
+
+
+def _midi_pitch(path, y=None):
+    """MIDI pitch from an NSynth note name, else from pYIN on ``y``, else None."""
+    try:
+        return data.parse_note_name(path).pitch
+    except DataError:
+        pass
+    if y is None:
+        return None
+    f = f0(y)
+    return int(round(69 + 12 * np.log2(f / 440.0))) if np.isfinite(f) else None
+
+
+# ------------------------------------------------------------ feature space
+
+
+def separation(features, groups, seed=0):
+    """Do generated sounds form their own group in the classifier's feature space?
+
+    Parameters
+    ----------
+    features : np.ndarray [shape=(n, d)]
+    groups : np.ndarray [shape=(n,)] of str, ``"generated"``, ``"source"``, ``"target"``
+
+    Returns
+    -------
+    dict: ``silhouette_groups`` (silhouette of the three groups, -1..1),
+    ``silhouette_generated`` (generated vs natural), ``probe_accuracy``
+    (5-fold balanced accuracy of a logistic regression telling generated
+    from natural; 0.5 = indistinguishable, 1.0 = a group of their own).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import silhouette_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features = np.asarray(features, np.float64)
+    groups = np.asarray(groups)
+    generated = groups == "generated"
+    out = {"silhouette_groups": None, "silhouette_generated": None, "probe_accuracy": None}
+    if len(set(groups)) > 1 and len(groups) > len(set(groups)):
+        out["silhouette_groups"] = float(silhouette_score(features, groups))
+    if 1 < generated.sum() < len(groups) - 1:
+        out["silhouette_generated"] = float(silhouette_score(features, generated))
+        folds = int(min(5, generated.sum(), (~generated).sum()))
+        if folds >= 2:
+            probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced"))
+            cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+            out["probe_accuracy"] = float(np.mean(
+                cross_val_score(probe, features, generated, cv=cv, scoring="balanced_accuracy")))
+    return out
+
+
+def save_tsne(path, features, groups, labels, seed=0, title=None):
+    """t-SNE (van der Maaten & Hinton 2008) map of feature vectors, one colour per group, into a PNG."""
+    from sklearn.manifold import TSNE
+
+    features = np.asarray(features, np.float64)
+    perplexity = float(max(2, min(30, (len(features) - 1) // 3)))
+    xy = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 5.2), constrained_layout=True)
+    for group, marker in zip(("source", "target", "generated"), ("o", "s", "^")):
+        mask = np.asarray(groups) == group
+        if mask.any():
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=14, marker=marker, alpha=0.75, label=labels.get(group, group))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(title or "t-SNE of classifier features")
+    _save_png(fig, path)
+    return xy
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_png(fig, path):
+    plt = _pyplot()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def _match(generated_files, input_dir):
+    """Pair generated files with the input of the same file stem in ``input_dir``."""
+    inputs = {os.path.splitext(os.path.basename(f))[0]: f for f in audio_files(input_dir)}
+    pairs = [(g, inputs.get(os.path.splitext(os.path.basename(g))[0])) for g in generated_files]
+    if not any(i for _, i in pairs):
+        raise DataError(
+            f"no generated file has an input of the same name in {input_dir} "
+            f"(e.g. {os.path.basename(generated_files[0])})"
+        )
+    return pairs
+
+
+def _target_notes(target, data_dir=None, split="test", target_dir=None):
+    """Paths of the natural target notes: a folder, or one family of a dataset split."""
+    if (data_dir is None) == (target_dir is None):
+        raise ParameterError("give natural target notes as either a dataset (--data) or a folder (--target-dir)")
+    if target_dir is not None:
+        return audio_files(target_dir)
+    return [n.path for n in data.load_notes(data_dir, split, families=[target])]
+
+
+def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, split="test", target_dir=None,
+             judge=None, layer=FEATURE_LAYER, seed=0, progress=True):
+    """Judge a folder of generated sounds against their inputs and natural target notes.
+
+    Parameters
+    ----------
+    generated_dir : str
+        The method's outputs; each is matched to the input of the same file
+        name in ``input_dir``.
+    input_dir : str
+        The source sounds they came from (may hold more files).
+    source, target : str
+        NSynth families.
+    out_dir : str
+        Receives ``report.json``, ``report.md`` and ``tsne.png``.
+    data_dir, split : str
+        Natural target notes: the ``target`` family of an NSynth-layout split ...
+    target_dir : str
+        ... or a folder of them.
+    judge : str or VGG19AudioClassifier, optional
+        Default: the shipped judge, trained independently of the perceptual
+        classifier that Slow and Faster use.
+    layer : str
+        The judge's layer whose features the t-SNE map and separation use.
+
+    Returns
+    -------
+    dict, the report also written to ``report.json``.
+    """
+    from tqdm import tqdm
+
+    for name, family in (("source", source), ("target", target)):
+        if family not in data.FAMILIES:
+            raise ParameterError(f"unknown {name} family {family!r}; choose from: {', '.join(data.FAMILIES)}")
+    for name, folder in (("generated", generated_dir), ("input", input_dir)):
+        if not os.path.isdir(folder):
+            raise DataError(f"{name} folder {folder} does not exist or is not a folder")
+    target_files = _target_notes(target, data_dir, split, target_dir)
+    pairs = _match(audio_files(generated_dir), input_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise DataError(f"output {out_dir} is a file, expected a folder")
+    os.makedirs(out_dir, exist_ok=True)
+    model = load_judge(judge)
+
+    def load_all(files, desc):
+        return [audio.load(f, require_sound=True) for f in tqdm(files, desc=desc, disable=not progress, leave=False)]
+
+    generated = load_all([g for g, _ in pairs], "load generated")
+    matched = [(y, i) for y, (_, i) in zip(generated, pairs) if i]
+    inputs = load_all([i for _, i in matched], "load inputs")
+    targets = load_all(target_files, "load targets")
+
+    # 1. Classifier consistency (Liu et al. 2019): what the judge hears.
+    probs = classify_waveforms(generated, model, progress=progress)
+    predicted = [data.FAMILIES[i] for i in np.argmax(probs, axis=1)]
+    target_probs = classify_waveforms(targets, model, progress=progress)
+    consistency = {
+        "as_target": float(np.mean([p == target for p in predicted])),
+        "as_source": float(np.mean([p == source for p in predicted])),
+        "as_other": float(np.mean([p not in (source, target) for p in predicted])),
+        "judge_accuracy_on_natural_targets": float(np.mean(np.argmax(target_probs, axis=1) == data.FAMILIES.index(target))),
+    }
+    # 2. Feature space: t-SNE map and whether generated sounds form their own group.
+    feats = embed_waveforms(generated + inputs + targets, model, layer=layer, progress=progress)
+    groups = np.array(["generated"] * len(generated) + ["source"] * len(inputs) + ["target"] * len(targets))
+    space = separation(feats, groups, seed=seed)
+    tsne_png = os.path.join(out_dir, "tsne.png")
+    save_tsne(tsne_png, feats, groups, {"generated": f"generated ({source} -> {target})",
+                                        "source": f"input {source}", "target": f"natural {target}"},
+              seed=seed, title=f"t-SNE of judge features ({layer})")
+    # 3. Pitch preservation against each output's own input.
+    pitch = pitch_preservation([y for y, _ in matched], inputs, progress=progress)
+    # 4. Log-spectral distance to the nearest natural target note of the same pitch.
+    pitches = [_midi_pitch(i, y_in) for (_, i), y_in in zip(matched, inputs)]
+    target_pitches = [_midi_pitch(f, y) for f, y in zip(target_files, targets)]
+    lsd = nearest_target_distance([y for y, _ in matched], pitches, list(zip(targets, target_pitches)),
+                                  progress=progress)
+
+    report = {
+        "generated_dir": os.path.abspath(generated_dir),
+        "input_dir": os.path.abspath(input_dir),
+        "source": source,
+        "target": target,
+        "targets": data_dir and f"{os.path.abspath(data_dir)} [{split}]" or os.path.abspath(target_dir),
+        "judge": getattr(model, "name", "judge"),
+        "counts": {"generated": len(generated), "matched_inputs": len(inputs), "natural_targets": len(targets)},
+        "consistency": consistency,
+        "feature_space": {"layer": layer, **space, "tsne_png": tsne_png},
+        "pitch": pitch,
+        "log_spectral_distance": lsd,
+        "per_file": [{"file": os.path.basename(g), "predicted": p, "p_target": float(pr[data.FAMILIES.index(target)])}
+                     for (g, _), p, pr in zip(pairs, predicted, probs)],
+    }
+    write_text(os.path.join(out_dir, "report.json"), json.dumps(report, indent=1))
+    write_text(os.path.join(out_dir, "report.md"), markdown(report))
+    return report
+
+
+def _fmt(value, spec=".2f"):
+    return "n/a" if value is None else format(value, spec)
+
+
+def markdown(report):
+    """A short Markdown table of an `evaluate` report."""
+    c, s, p, d = report["consistency"], report["feature_space"], report["pitch"], report["log_spectral_distance"]
+    rows = [
+        ("classified as target", _fmt(c["as_target"], ".1%")),
+        ("classified as source", _fmt(c["as_source"], ".1%")),
+        ("classified as another family", _fmt(c["as_other"], ".1%")),
+        ("judge accuracy on natural targets", _fmt(c["judge_accuracy_on_natural_targets"], ".1%")),
+        ("silhouette, generated vs natural", _fmt(s["silhouette_generated"])),
+        ("silhouette, 3 groups", _fmt(s["silhouette_groups"])),
+        ("linear probe generated vs natural (bal. acc.)", _fmt(s["probe_accuracy"], ".1%")),
+        ("pitch within 50 cents", _fmt(p["within_50_cents"], ".1%")),
+        ("median pitch error (cents)", _fmt(p["median_abs_cents"], ".1f")),
+        ("octave errors", _fmt(p["octave_errors"], ".1%")),
+        ("log-spectral distance to nearest target (dB)", _fmt(d["mean_db"], ".2f")),
+    ]
+    n = report["counts"]
+    head = (f"{report['source']} -> {report['target']}: {n['generated']} generated, "
+            f"{n['matched_inputs']} matched inputs, {n['natural_targets']} natural targets\n\n")
+    return head + "| metric | value |\n| --- | --- |\n" + "".join(f"| {k} | {v} |\n" for k, v in rows)
