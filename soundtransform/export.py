@@ -413,9 +413,11 @@ def _transform_waveform(waveform, generator, weights, s):
     # A hop of zeros at the end puts every sample under two frames; without it the
     # last (samples % HOP_LENGTH) samples would come back at the wrong gain.
     waveform = tf.pad(waveform, [[0, 0], [0, audio.HOP_LENGTH]])
-    full, source_phase = audio.waveform_to_image(waveform, audio.N_FREQ)  # [B, 256, T, 1], [B, T, 257]
+    keep_upper = s["freq_bins"] < audio.N_FREQ and s["upper_bins"] == "source"
+    rows = audio.N_FREQ if keep_upper else s["freq_bins"]
+    full, source_phase = audio.waveform_to_image(waveform, rows)  # [B, rows, T, 1], [B, T, N_FFT/2 + 1]
     image = _windowed(full[:, : s["freq_bins"]], generator, weights, s)
-    if s["freq_bins"] < audio.N_FREQ and s["upper_bins"] == "source":
+    if keep_upper:
         image = tf.concat([image, full[:, s["freq_bins"]:]], axis=1)
     out = audio.image_to_waveform(image, samples + audio.HOP_LENGTH, phase=s["phase"],
                                   source_phase=source_phase, n_iter=s["n_iter"])
