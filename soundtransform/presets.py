@@ -98,7 +98,7 @@ _METHODS = {
         "default": dict(ngf=16, depth=7, ndf=16, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
                         gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
                         target_instruments="one", max_targets=None, examples=4, export_dir=None,
-                        phase="griffin-lim", freq_bins=128, frames=256, batch_size=8, epochs=35,
+                        phase="griffin-lim", freq_bins=128, frames=256, batch_size=8, epochs=25,
                         jit_compile=False),
         "paper": dict(ngf=64, depth=8, ndf=64, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
                       gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
