@@ -117,7 +117,9 @@ class CGAN(keras.Model):
 
     def train_step(self, batch):
         source, target = batch
+        # 1. D learns to tell (source, real target) from (source, G(source)).
         d_loss = self.train_discriminator(source, target)
+        # 2. G learns to fool the updated D while staying near the real target.
         g_loss, g_gan_loss, l1_loss = self.train_generator(source, target)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)

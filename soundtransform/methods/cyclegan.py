@@ -141,7 +141,9 @@ class CycleGAN(keras.Model):
 
     def train_step(self, batch):
         real_x, real_y = batch
+        # 1. G and F: fool D_Y and D_X, translate back to the input, leave own-domain inputs alone.
         fake_y, fake_x, terms = self.train_generators(real_x, real_y)
+        # 2. D_X and D_Y: real images against step 1's translations.
         terms.update(self.train_discriminators(real_x, real_y, fake_x, fake_y))
         return self._track(terms)
 
