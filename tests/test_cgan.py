@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -111,3 +112,14 @@ def test_cli_trains_and_reports_the_export(dataset, tmp_path):
                   "--preset", "tiny", "--run-dir", tmp_path / "bad")
     assert bad.returncode == 2 and bad.stderr.startswith("Error: unknown family 'drums'")
     assert "Traceback" not in bad.stderr
+
+
+def test_no_pairs_is_a_data_error(notes, tmp_path):
+    # Flutes at one pitch, keyboards at another: nothing to pair.
+    audio_dir = tmp_path / "nsynth-train" / "audio"
+    audio_dir.mkdir(parents=True)
+    for n in notes:
+        if (n.family, n.pitch) in (("flute", 60), ("keyboard", 67)):
+            shutil.copy(n.path, audio_dir)
+    with pytest.raises(DataError, match="no flute/keyboard pairs with the same pitch and velocity"):
+        cgan.make_datasets(str(tmp_path), presets.resolve("cgan", "tiny"), source="flute", target="keyboard")
