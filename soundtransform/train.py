@@ -163,7 +163,42 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
         ]
     verbose = (1 if sys.stderr.isatty() else 2) if progress else 0
     warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")
-    history = model.fit(
+    if strategy == "multi-worker":
+        # Keras 3 (through 3.15) fails under MultiWorkerMirroredStrategy in
+        # fit()'s symbolic pre-build, which all-reduces a data batch
+        # (keras-team/keras#20585).  Our models are fully built by
+        # ``module.build``, so that step has nothing to do: hide the strategy
+        # from the model and let fit() find it from the surrounding scope.
+        model._distribute_strategy = None
+        _reduce_logs_across_workers(model)
+    with distribution.scope():
+        history = _fit(model, train_ds, valid_ds, config, callbacks, verbose)
+    artifacts = module.finish(model, config, info, run_dir) if chief else {}
+    return {"run_dir": run_dir, "history": history.history, "model": model, **artifacts}
+
+
+def _reduce_logs_across_workers(model):
+    """Let Keras average each step's logs over all workers.
+
+    Under MultiWorkerMirroredStrategy, Keras reduces logs with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails for the scalars a
+    ``train_step`` returns.  Giving each log value a batch axis of one makes
+    that reduction the global mean over workers.
+    """
+    import tensorflow as tf
+
+    def wrap(step):
+        def reshaped(data):
+            return {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+
+        return reshaped
+
+    model.train_step = wrap(model.train_step)
+    model.test_step = wrap(model.test_step)
+
+
+def _fit(model, train_ds, valid_ds, config, callbacks, verbose):
+    return model.fit(
         batch(train_ds, config, training=True),
         validation_data=batch(valid_ds, config, training=False) if valid_ds is not None else None,
         epochs=config["epochs"],
@@ -171,8 +206,6 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
         callbacks=callbacks,
         verbose=verbose,
     )
-    artifacts = module.finish(model, config, info, run_dir) if chief else {}
-    return {"run_dir": run_dir, "history": history.history, "model": model, **artifacts}
 
 
 def _task_name(run_dir):
