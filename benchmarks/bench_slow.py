@@ -153,6 +153,7 @@ def ablation(args):
     pitches = [c.pitch for c, _, _ in pairs]
     keyboard = data.FAMILIES.index("keyboard")
     conditions = {"input (flute, unchanged)": None, "slow, gamma=delta=0": dict(gamma=0.0, delta=0.0),
+                  "slow, energy only (delta=0)": dict(delta=0.0), "slow, frequency only (gamma=0)": dict(gamma=0.0),
                   f"slow, preset {args.preset}": {}}
     print("| condition | judge P(keyboard) | judged keyboard | pitch within 50 cents | LSD to nearest keyboard note, dB |")
     print("| --- | --- | --- | --- | --- |")
