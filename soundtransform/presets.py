@@ -117,7 +117,7 @@ _METHODS = {
         "default": dict(ngf=8, n_downsampling=3, n_residual_blocks=4, ndf=16, n_layers=3, norm="instance",
                         lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
                         seed=0, source_instruments="all", target_instruments="one", examples=4, export_dir=None,
-                        phase="griffin-lim", freq_bins=128, frames=256, batch_size=4, epochs=8,
+                        phase="griffin-lim", freq_bins=128, frames=256, batch_size=4, epochs=6,
                         jit_compile=False),
         "paper": dict(ngf=64, n_downsampling=2, n_residual_blocks=9, ndf=64, n_layers=3, norm="instance",
                       lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
