@@ -281,9 +281,19 @@ def decode_wav(path, samples):
     y = tf.reduce_mean(y, axis=-1)
 
     def _resample():
+        import logging
+
         import tensorflow_io as tfio
 
-        return tfio.audio.resample(y, tf.cast(rate, tf.int64), SAMPLE_RATE)
+        # tfio's resample is vectorised with a while_loop and says so on every
+        # trace; the message is noise to a user.
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            return tfio.audio.resample(y, tf.cast(rate, tf.int64), SAMPLE_RATE)
+        finally:
+            logger.setLevel(level)
 
     y = tf.cond(tf.equal(rate, SAMPLE_RATE), lambda: y, _resample)
     y = y[:samples]
