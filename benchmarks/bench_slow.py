@@ -8,7 +8,7 @@ and reports:
 * milliseconds per Adam step;
 * steps and seconds until the quality bar: the style (Gram) loss at or below
   ``--bar`` (default 10 %) of its starting value, with the energy and
-  frequency terms at or below the same fraction;
+  frequency terms (those with a non-zero weight) at or below the same fraction;
 * Griffin-Lim started from the content phase versus from zero phase: the
   spectral convergence ``||S - |STFT(y)||| / ||S||`` of each inversion to the
   optimised magnitudes (lower is better), with the same number of iterations.
@@ -97,10 +97,10 @@ def main():
     image, history = transfer(content_image[None], style_image[None], steps=steps, init=config["init"])
     per_step = (time.perf_counter() - start) / steps
     print(f"Adam step on a {content_image.shape[0]}x{content_image.shape[1]} image: {1000 * per_step:.1f} ms")
+    weighted = [(k, w) for k, w in (("style", "beta"), ("energy", "gamma"), ("frequency", "delta")) if config[w]]
     reached = None
     for i in range(steps + 1):
-        if all(history[k][i] <= args.bar * history[k][0] for k in ("style", "energy", "frequency")
-               if history[k][0] > 0):
+        if all(history[k][i] <= args.bar * history[k][0] for k, w in weighted if history[k][0] > 0):
             reached = i
             break
     for key in ("content", "style", "energy", "frequency", "total"):
@@ -108,9 +108,10 @@ def main():
         print(f"  {key:9s} start {values[0]:.3g}  step {config['steps']} {values[config['steps']]:.3g}  "
               f"step {steps} {values[-1]:.3g}")
     if reached is None:
-        print(f"quality bar ({args.bar:.0%} of each starting style/envelope loss) not reached in {steps} steps")
+        print(f"quality bar ({args.bar:.0%} of each weighted starting loss) not reached in {steps} steps")
     else:
-        print(f"quality bar ({args.bar:.0%} of each starting style/envelope loss) reached at step {reached}: "
+        print(f"quality bar ({args.bar:.0%} of each weighted starting loss: {', '.join(k for k, _ in weighted)}) "
+              f"reached at step {reached}: "
               f"{reached * per_step:.2f} s of optimisation")
 
     # 4. Griffin-Lim: start from the content phase or from zero phase.
