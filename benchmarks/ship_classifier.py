@@ -3,9 +3,10 @@
     python benchmarks/ship_classifier.py RUN_DIR ROLE DATA_DIR TRAIN_SECONDS "TRAINING COMMAND" [CONFUSION.png]
 
 Writes ``exported_models/classifiers/ROLE.keras`` (a copy of RUN_DIR/classifier.keras)
-and ``ROLE.json`` beside it: families, input size, accuracy on the valid and test
-splits (whole notes, windows averaged as `evaluate.classify_waveforms` does),
-per-family test accuracy, confusion matrix, training time and command.
+and ``ROLE.json`` beside it: families, input size, the best validation accuracy
+of training, accuracy on the test split (instruments neither classifier heard;
+whole notes, windows averaged as `evaluate.classify_waveforms` does), per-family
+test accuracy, confusion matrix, training time and command.
 """
 
 import json
@@ -37,7 +38,7 @@ def main(run_dir, role, data_dir, seconds, command, confusion_png=None):
         "training_seconds": float(seconds),
         "training_command": command,
     }
-    for split in ("valid", "test"):
+    for split in ("test",):
         notes = data.read_split(data_dir, split)
         scores = evaluate.family_accuracy(notes, model, progress=True)
         result[f"{split}_accuracy"] = scores["accuracy"]

@@ -26,5 +26,5 @@ train() {  # ROLE EPOCHS [--set ...]
   nice -n 10 python benchmarks/ship_classifier.py "$RUNS/classifier-$role" "$role" "$DATA" "$seconds" "$cmd" $png
 }
 
-train perceptual 10
-train judge 7 --set seed=1 --set train_splits=train+valid
+train perceptual 5
+train judge 4 --set seed=1 --set train_splits=train+valid

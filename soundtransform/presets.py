@@ -34,14 +34,16 @@ _METHODS = {
     "classifier": {
         "tiny": dict(width=1 / 16, dense_units=16, learning_rate=1e-3, seed=0, families=None,
                      train_splits="train", patience=0, gain_db=10.0, shift_frames=8, freq_mask=0, time_mask=0,
-                     note_frames=None, head="flatten"),
-        # Trained on random 1-s windows of whole notes; ~3 min an epoch on 2 cores.
-        "default": dict(width=1 / 8, dense_units=256, learning_rate=5e-4, seed=0, families=None,
-                        freq_bins=128, frames=64, note_frames=256, head="average", batch_size=16, epochs=8,
+                     note_frames=None, head="flatten", norm="none"),
+        # Trained on random 1-s windows of whole notes, ~2.2 min an epoch on 2
+        # shared cores.  No XLA: its compile of the random window (a dynamic
+        # slice) did not finish in 5 min; without it a step takes 0.11 s.
+        "default": dict(width=1 / 8, dense_units=256, learning_rate=1e-3, seed=0, families=None, jit_compile=False,
+                        freq_bins=128, frames=64, note_frames=256, head="average", norm="batch", batch_size=16, epochs=5,
                         train_splits="train", patience=3, gain_db=10.0, shift_frames=0, freq_mask=12, time_mask=8),
         "paper": dict(width=1.0, dense_units=4096, learning_rate=1e-4, seed=0, families=None,
                       train_splits="train", patience=5, gain_db=10.0, shift_frames=8, freq_mask=12, time_mask=16,
-                      note_frames=None, head="flatten"),
+                      note_frames=None, head="flatten", norm="none"),
     },
     # Slow (Gatys et al. 2016 + Verma & Smith 2018): no training; steps of Adam
     # on the spectrogram image.  alpha/beta/gamma/delta weight the content,

@@ -154,6 +154,11 @@ def make_datasets(root, config, source=None, target=None):
     valid_notes = [] if "valid" in splits else data.select(data.read_split(root, "valid"), families=families)
 
     def labelled(notes):
+        # Notes come sorted by name, i.e. by family, and the training shuffle
+        # buffer is smaller than a split: without this permutation batches
+        # would hold two or three families at a time.
+        order = np.random.default_rng(config.get("seed", 0)).permutation(len(notes))
+        notes = [notes[i] for i in order]
         labels = np.array([n.family_id for n in notes], np.int32)
         return data.image_dataset([n.path for n in notes], labels, *shape)
 
@@ -174,6 +179,7 @@ def build(config, info):
         width=config["width"],
         dense_units=config["dense_units"],
         head=config.get("head", "flatten"),
+        norm=config.get("norm", "none"),
         name="vgg19_audio_classifier",
     )
     model = ClassifierTrainer(

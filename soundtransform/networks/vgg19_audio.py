@@ -13,6 +13,7 @@ import keras
 from keras import layers
 
 HEADS = ("flatten", "average")
+NORMS = ("none", "batch")
 BLOCKS = (2, 2, 4, 4, 4)
 FILTERS = (64, 128, 256, 512, 512)
 CONV_LAYERS = tuple(
@@ -40,6 +41,12 @@ class VGG19AudioClassifier(keras.Model):
         or its average over frequency and time (global average pooling, as
         audio-tagging CNNs do), which does not tie a timbre to the absolute
         position of its partials and so generalises to unseen instruments.
+    norm : {"none", "batch"}
+        VGG-19 as published, or batch normalisation between each convolution
+        and its ReLU (Ioffe & Szegedy 2015), as in PANNs' VGG-like CNN14 (Kong
+        et al. 2020), which trains from scratch in a few epochs.  Either way
+        ``blockB_convI`` names the ReLU output, so the perceptual layers keep
+        their names.
 
     Call
     ----
@@ -48,18 +55,26 @@ class VGG19AudioClassifier(keras.Model):
     """
 
     def __init__(self, num_classes=11, input_shape=(128, 128, 1), width=1.0, dense_units=4096,
-                 dropout=0.5, head="flatten", **kwargs):
+                 dropout=0.5, head="flatten", norm="none", **kwargs):
         from soundtransform.errors import check_choice
 
         check_choice("head", head, HEADS)
+        check_choice("norm", norm, NORMS)
         input_shape = tuple(int(s) for s in input_shape)
         inputs = keras.Input(input_shape, name="spectrogram")
         x = inputs
         for block, (n_convs, filters) in enumerate(zip(BLOCKS, FILTERS), start=1):
             units = max(1, int(round(filters * width)))
             for i in range(1, n_convs + 1):
-                x = layers.Conv2D(units, 3, padding="same", activation="relu", kernel_initializer="he_normal",
-                                  name=f"block{block}_conv{i}")(x)
+                name = f"block{block}_conv{i}"
+                if norm == "batch":
+                    x = layers.Conv2D(units, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+                                      name=f"{name}_linear")(x)
+                    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+                    x = layers.Activation("relu", name=name)(x)
+                else:
+                    x = layers.Conv2D(units, 3, padding="same", activation="relu", kernel_initializer="he_normal",
+                                      name=name)(x)
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
         if head == "flatten":
             x = layers.Flatten(name="flatten")(x)
@@ -76,6 +91,7 @@ class VGG19AudioClassifier(keras.Model):
         self.dense_units = dense_units
         self.dropout = dropout
         self.head = head
+        self.norm = norm
 
     def get_config(self):
         return {
@@ -86,6 +102,7 @@ class VGG19AudioClassifier(keras.Model):
             "dense_units": self.dense_units,
             "dropout": self.dropout,
             "head": self.head,
+            "norm": self.norm,
         }
 
     @classmethod
