@@ -308,7 +308,9 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, models_dir, se
 @click.option("--style", default=None, type=click.Path(), help="Style sound for --method slow.")
 @click.option("--steps", default=None, type=click.IntRange(min=1), help="Optimisation steps for --method slow.")
 @click.option("--png", is_flag=True, help="Also write OUT.png: input and output spectrograms.")
-def convert(audio_in, audio_out, model, method, style, steps, png):
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing outputs (atomically); by default they are kept and reported.")
+def convert(audio_in, audio_out, model, method, style, steps, png, overwrite):
     """Convert IN (a file, or a folder of files) into OUT (a file, or a folder).
 
     Any length, sample rate and channel count; the output is mono at the
@@ -317,7 +319,10 @@ def convert(audio_in, audio_out, model, method, style, steps, png):
     from soundtransform.convert import convert_path
 
     options = {"steps": steps} if steps else {}
-    result = convert_path(audio_in, audio_out, model=model, method=method, style=style, png=png, **options)
+    result = convert_path(audio_in, audio_out, model=model, method=method, style=style, png=png,
+                          overwrite=overwrite, **options)
+    if result["kept"]:
+        click.echo(f"kept {len(result['kept'])} existing outputs (--overwrite replaces them)", err=True)
     for path, message in result["failed"]:
         click.echo(f"skipped {path}: {message}", err=True)
     if len(result["converted"]) == 1 and not os.path.isdir(audio_in):

@@ -317,7 +317,7 @@ def _write(converter, in_path, out_path, y16, out16, rate, png):
 
 
 def convert_file(in_path, out_path, model=None, method="model", style=None, png=False, converter=None,
-                 **options):
+                 overwrite=False, **options):
     """Convert one audio file.
 
     Parameters
@@ -338,6 +338,9 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
         Also write ``OUT.png``: input and output spectrograms side by side.
     converter : Converter, optional
         An already loaded model (skips loading).
+    overwrite : bool
+        Replace an existing output (atomically); otherwise an existing output
+        is an error and stays as it was.
     **options
         Passed to `load_model` or `load_slow`.
 
@@ -353,6 +356,8 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
     from soundtransform.fileio import check_output_path
 
     check_output_path(out_path)
+    if os.path.exists(out_path) and not overwrite:
+        raise DataError(f"{out_path} already exists; pass --overwrite to replace it")
     y16 = audio.load(in_path)
     rate = _input_rate(in_path)
     converter = _resolve(model, method, style, converter, **options)
@@ -380,19 +385,21 @@ def list_inputs(in_dir):
 
 
 def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=False, converter=None,
-                   batch_size=BATCH_SIZE, progress=True, **options):
+                   batch_size=BATCH_SIZE, progress=True, overwrite=False, **options):
     """Convert every audio file directly in ``in_dir`` into ``out_dir``.
 
     One output per input, named after it (``.wav`` unless the input is
     ``.flac``/``.ogg``).  Files are read and written on background threads
     while the model runs; files of equal length (at 16 kHz) go through the
     model ``batch_size`` at a time.  A file that cannot be read is reported
-    and skipped; the others are still converted.
+    and skipped; the others are still converted.  Outputs that already exist
+    are kept (so an interrupted folder conversion resumes) unless
+    ``overwrite``.
 
     Returns
     -------
-    dict with ``converted`` (list of output paths) and ``failed`` (list of
-    ``(input, message)``).
+    dict with ``converted`` (list of output paths), ``failed`` (list of
+    ``(input, message)``) and ``kept`` (existing outputs left alone).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -400,6 +407,9 @@ def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=
 
     files = list_inputs(in_dir)
     out_dir = os.path.abspath(out_dir)
+    kept = [] if overwrite else [os.path.join(out_dir, _output_name(f)) for f in files
+                                 if os.path.exists(os.path.join(out_dir, _output_name(f)))]
+    files = [f for f in files if os.path.join(out_dir, _output_name(f)) not in kept]
     if os.path.abspath(in_dir) == out_dir:
         raise ParameterError(f"output folder {out_dir} is the input folder; choose another")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
@@ -416,6 +426,8 @@ def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=
             return path, None, None, str(exc)
 
     converted, failed, pending = [], [], []
+    if not files:
+        return {"converted": [], "failed": [], "kept": kept}
     chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     bar = tqdm(total=len(files), unit="file", disable=not progress, desc="convert")
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -438,7 +450,7 @@ def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=
             bar.update(len(chunk))
         converted = [future.result() for future in pending]
     bar.close()
-    return {"converted": converted, "failed": failed}
+    return {"converted": converted, "failed": failed, "kept": kept}
 
 
 def convert_path(in_path, out_path, **kwargs):
@@ -452,4 +464,4 @@ def convert_path(in_path, out_path, **kwargs):
         return convert_folder(in_path, out_path, **kwargs)
     kwargs.pop("progress", None)
     kwargs.pop("batch_size", None)
-    return {"converted": [convert_file(in_path, out_path, **kwargs)], "failed": []}
+    return {"converted": [convert_file(in_path, out_path, **kwargs)], "failed": [], "kept": []}

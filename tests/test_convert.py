@@ -50,8 +50,9 @@ def test_long_stereo_44k_file(env_models, tmp_path):
 def test_short_file_and_identity_round_trip(env_models, tmp_path):
     y = make_tone(330.0, seconds=0.5)
     src = _write(tmp_path / "short.flac", y, audio.SAMPLE_RATE)
-    out = convert.convert_file(src, str(tmp_path), model="identity")  # a folder: named after the input
-    assert out == str(tmp_path / "short.flac")
+    (tmp_path / "out").mkdir()
+    out = convert.convert_file(src, str(tmp_path / "out"), model="identity")  # a folder: named after the input
+    assert out == str(tmp_path / "out" / "short.flac")
     z, rate = sf.read(out, dtype="float32")
     assert rate == audio.SAMPLE_RATE and z.shape == y.shape
     assert audio.snr_db(y, z) >= 30.0
@@ -127,10 +128,30 @@ def test_existing_output_is_never_half_written(env_models, tmp_path):
     before = out.read_bytes()
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF" + b"\0" * 40)
-    with pytest.raises(DataError):
-        convert.convert_file(str(bad), good, model="tiny")
+    with pytest.raises(DataError, match="cannot"):
+        convert.convert_file(str(bad), good, model="tiny", overwrite=True)
     assert out.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["a.wav", "bad.wav", "out.wav"], "no temporary files left"
+    with pytest.raises(DataError, match="already exists; pass --overwrite"):
+        convert.convert_file(str(tmp_path / "a.wav"), good, model="tiny")
+    assert out.read_bytes() == before
+    convert.convert_file(_write(tmp_path / "b.wav", make_tone(seconds=0.5), 16000), good, model="tiny", overwrite=True)
+    assert sf.info(good).frames == 8000
+
+
+def test_folder_convert_keeps_existing_outputs_and_resumes(env_models, tmp_path):
+    in_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    for k in range(3):
+        _write(in_dir / f"n{k}.wav", make_tone(220.0 * (k + 1), seconds=0.5), 16000)
+    out_dir.mkdir()
+    (out_dir / "n1.wav").write_bytes(b"finished before")
+    result = convert.convert_folder(str(in_dir), str(out_dir), model="tiny", progress=False)
+    assert [os.path.basename(p) for p in result["kept"]] == ["n1.wav"]
+    assert sorted(os.path.basename(p) for p in result["converted"]) == ["n0.wav", "n2.wav"]
+    assert (out_dir / "n1.wav").read_bytes() == b"finished before"
+    again = convert.convert_folder(str(in_dir), str(out_dir), model="tiny", progress=False, overwrite=True)
+    assert len(again["converted"]) == 3 and sf.info(str(out_dir / "n1.wav")).frames == 8000
 
 
 def test_slow_method_through_convert(tmp_path):
