@@ -34,7 +34,7 @@ _METHODS = {
     "classifier": {
         "tiny": dict(width=1 / 16, dense_units=16, learning_rate=1e-3, seed=0, families=None,
                      train_splits="train", patience=0, gain_db=10.0, shift_frames=8, freq_mask=0, time_mask=0,
-                     note_frames=None, head="flatten", norm="none"),
+                     note_frames=None, head="flatten", norm="none", dropout=0.5),
         # Trained on random 1-s windows of whole notes, ~2.2 min an epoch on 2
         # shared cores.  No XLA: its compile of the random window (a dynamic
         # slice) did not finish in 5 min; without it a step takes 0.11 s.

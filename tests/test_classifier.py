@@ -119,7 +119,8 @@ def test_classifier_learns_families_of_held_out_notes(notes, tmp_path):
                 os.symlink(n.path, folder / os.path.basename(n.path))
     result = train("classifier", str(root), str(tmp_path / "run"), preset="tiny", progress=False,
                    freq_bins=64, frames=32, note_frames=128, head="average", norm="batch", width=1 / 8,
-                   dense_units=32, batch_size=8, epochs=20, steps_per_epoch=6, learning_rate=1e-3, seed=3)
+                   dense_units=32, dropout=0.0, batch_size=8, epochs=20, steps_per_epoch=6, learning_rate=1e-3,
+                   seed=3)
     accuracy = evaluate.family_accuracy(data.read_split(str(root), "test"), result["classifier"])["accuracy"]
     chance = 1 / len(TEST_FAMILIES)
-    assert accuracy >= 1.5 * chance, accuracy  # measured 0.65 (3 families, 48 notes)
+    assert accuracy >= 1.5 * chance, accuracy  # 3 families, 48 held-out notes

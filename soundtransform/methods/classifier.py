@@ -180,6 +180,7 @@ def build(config, info):
         dense_units=config["dense_units"],
         head=config.get("head", "flatten"),
         norm=config.get("norm", "none"),
+        dropout=config.get("dropout", 0.5),
         name="vgg19_audio_classifier",
     )
     model = ClassifierTrainer(
