@@ -358,7 +358,7 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
     check_output_path(out_path)
     if os.path.exists(out_path) and not overwrite:
         raise DataError(f"{out_path} already exists; pass --overwrite to replace it")
-    y16 = audio.load(in_path)
+    y16 = audio.load(in_path, require_sound=True)
     rate = _input_rate(in_path)
     converter = _resolve(model, method, style, converter, **options)
     out16 = converter.convert_batch(y16[None])[0]
@@ -421,7 +421,7 @@ def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=
 
     def load(path):
         try:
-            return path, audio.load(path), _input_rate(path), None
+            return path, audio.load(path, require_sound=True), _input_rate(path), None
         except DataError as exc:
             return path, None, None, str(exc)
 

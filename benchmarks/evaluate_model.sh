@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Convert the held-out flute notes (test split: instruments never seen in training)
+# with an exported model and judge the outputs with the independent judge classifier.
+#
+#   bash benchmarks/evaluate_model.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+#
+# e.g. bash benchmarks/evaluate_model.sh cgan_flute_to_keyboard /work/data/sf
+set -euo pipefail
+MODEL=${1:?usage: evaluate_model.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]}
+DATA=${2:-/work/data/sf}
+OUT=${3:-out/eval-$MODEL}
+SOURCE=${4:-flute}
+TARGET=${5:-keyboard}
+cd "$(dirname "$0")/.."
+IN=$(mktemp -d)
+trap 'rm -rf "$IN"' EXIT
+for f in "$DATA"/nsynth-test/audio/"$SOURCE"_*.wav; do ln -s "$(realpath "$f")" "$IN/"; done
+mkdir -p "$OUT"
+start=$(date +%s.%N)
+soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" --overwrite
+echo "convert took $(echo "$(date +%s.%N) - $start" | bc) s for $(ls "$IN" | wc -l) notes"
+soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \
+  --data "$DATA" --split test --out "$OUT/report"
