@@ -15,9 +15,12 @@ from soundtransform import train
 from soundtransform.errors import ParameterError
 
 
-def _train_command(dataset, run_dir, epochs):
-    return [sys.executable, os.path.join(ROOT, "cli.py"), "train", "--method", "classifier", "--data", dataset,
-            "--preset", "tiny", "--run-dir", str(run_dir), "--epochs", str(epochs), "--set", "steps_per_epoch=6"]
+def _train_command(dataset, run_dir, epochs, method="classifier", export_dir=None):
+    command = [sys.executable, os.path.join(ROOT, "cli.py"), "train", "--method", method, "--data", dataset,
+               "--preset", "tiny", "--run-dir", str(run_dir), "--epochs", str(epochs), "--set", "steps_per_epoch=6"]
+    if method != "classifier":
+        command += ["--source", "flute", "--target", "keyboard", "--set", f"export_dir={export_dir}"]
+    return command
 
 
 def _saved_epoch(run_dir):
@@ -44,9 +47,10 @@ def _kill_after(command, run_dir, epoch, timeout=240):
     return _saved_epoch(run_dir)
 
 
-def test_training_killed_three_times_resumes_each_time(dataset, tmp_path):
+@pytest.mark.parametrize("method, artifact", [("classifier", "classifier.keras"), ("cgan", "generator.keras")])
+def test_training_killed_three_times_resumes_each_time(dataset, tmp_path, method, artifact):
     run_dir = tmp_path / "run"
-    command = _train_command(dataset, run_dir, epochs=6)
+    command = _train_command(dataset, run_dir, epochs=6, method=method, export_dir=tmp_path / "exports")
     for target in (0, 2, 4):
         saved = _kill_after(command, run_dir, target)
         assert saved >= target
@@ -56,7 +60,7 @@ def test_training_killed_three_times_resumes_each_time(dataset, tmp_path):
     epochs_run = [int(e) for e in re.findall(r"Epoch (\d+)/6", finished.stdout + finished.stderr)]
     # It continued from the last backed-up epoch (losing at most the one in progress).
     assert epochs_run and epochs_run[0] == saved + 1 and epochs_run[-1] == 6
-    assert os.path.isfile(run_dir / "classifier.keras")
+    assert os.path.isfile(run_dir / artifact)
 
 
 def test_run_folder_of_another_method_is_refused(dataset, tmp_path):
