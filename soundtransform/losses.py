@@ -181,3 +181,18 @@ def identity_loss(real_images, same_images):
     real_images, same_images : [batch, freq, frames, 1] in [-1, 1]
     """
     return l1_loss(same_images, real_images)
+
+
+# ---------------------------------------------------------- distribution
+
+
+def replica_scaled(loss):
+    """``loss`` divided by the number of replicas training in sync.
+
+    Under `tf.distribute` each replica takes the mean over its share of the
+    global batch and the optimiser sums the replicas' gradients; dividing by
+    the replica count makes the update the gradient of the global-batch mean.
+    Apply it to the objective a tape differentiates, not to logged values.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / tf.cast(replicas, loss.dtype) if replicas > 1 else loss

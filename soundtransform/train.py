@@ -17,7 +17,7 @@ Training runs on TensorFlow's own distributed engine, ``tf.distribute``:
 ``strategy="default"`` (one device), ``"mirrored"`` (every local device) or
 ``"multi-worker"`` (hosts described by ``TF_CONFIG``).  ``batch_size`` is the
 global batch; the pipeline is sharded by data across workers; methods divide
-their losses by the replica count (`losses.replica_mean`) because gradients are
+their losses by the replica count (`losses.replica_scaled`) because gradients are
 summed across replicas; only the chief writes checkpoints, logs and exports
 (other workers keep their resume backups in a private temporary folder).
 """

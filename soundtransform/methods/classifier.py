@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from soundtransform import data
+from soundtransform import data, losses
 from soundtransform.fileio import atomic_path, write_text
 from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
 
@@ -117,7 +117,7 @@ class ClassifierTrainer(keras.Model):
             loss = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
             loss = tf.reduce_mean(loss)
         # 3. One optimiser step on the classifier's weights.
-        grads = tape.gradient(loss, self.classifier.trainable_variables)
+        grads = tape.gradient(losses.replica_scaled(loss), self.classifier.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.classifier.trainable_variables))
         self.loss_tracker.update_state(loss)
         self.accuracy.update_state(labels, probabilities)

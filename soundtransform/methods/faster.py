@@ -119,7 +119,7 @@ class FasterStyleTransfer(keras.Model):
         # 3. One optimiser step on the transformation network only (the
         #    perceptual network is frozen).
         variables = self.transform_net.trainable_variables
-        grads = tape.gradient(total, variables)
+        grads = tape.gradient(losses.replica_scaled(total), variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._track(total, terms)
 
