@@ -99,7 +99,8 @@ class CGAN(keras.Model):
             fake_logits = self.discriminate(source, fake, training=True)
             d_loss = 0.5 * (losses.adversarial_loss(real_logits, True, self.gan_mode)
                             + losses.adversarial_loss(fake_logits, False, self.gan_mode))
-        grads = tape.gradient(losses.replica_scaled(d_loss), self.discriminator.trainable_variables)
+            objective = losses.replica_scaled(d_loss)
+        grads = tape.gradient(objective, self.discriminator.trainable_variables)
         self.discriminator_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
         return d_loss
 
@@ -111,7 +112,8 @@ class CGAN(keras.Model):
             g_gan_loss = losses.adversarial_loss(fake_logits, True, self.gan_mode)
             l1_loss = losses.l1_loss(fake, target)
             g_loss = g_gan_loss + self.lambda_l1 * l1_loss
-        grads = tape.gradient(losses.replica_scaled(g_loss), self.generator.trainable_variables)
+            objective = losses.replica_scaled(g_loss)
+        grads = tape.gradient(objective, self.generator.trainable_variables)
         self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return g_loss, g_gan_loss, l1_loss
 

@@ -116,8 +116,9 @@ class ClassifierTrainer(keras.Model):
             probabilities = self.classifier(images, training=True)
             loss = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
             loss = tf.reduce_mean(loss)
+            objective = losses.replica_scaled(loss)
         # 3. One optimiser step on the classifier's weights.
-        grads = tape.gradient(losses.replica_scaled(loss), self.classifier.trainable_variables)
+        grads = tape.gradient(objective, self.classifier.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.classifier.trainable_variables))
         self.loss_tracker.update_state(loss)
         self.accuracy.update_state(labels, probabilities)

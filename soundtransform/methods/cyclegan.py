@@ -125,8 +125,9 @@ class CycleGAN(keras.Model):
         with tf.GradientTape() as tape:
             fake_y, fake_x, terms = self.generator_losses(real_x, real_y, training=True)
             total = terms["g_loss"] + terms["f_gan_loss"]  # the shared cycle and identity terms once
+            objective = losses.replica_scaled(total)
         variables = self.generator_variables
-        self.generator_optimizer.apply_gradients(zip(tape.gradient(losses.replica_scaled(total), variables), variables))
+        self.generator_optimizer.apply_gradients(zip(tape.gradient(objective, variables), variables))
         return fake_y, fake_x, terms
 
     def train_discriminators(self, real_x, real_y, fake_x, fake_y):
@@ -135,8 +136,9 @@ class CycleGAN(keras.Model):
         with tf.GradientTape() as tape:
             terms = self.discriminator_losses(real_x, real_y, fake_x, fake_y, training=True)
             total = terms["d_x_loss"] + terms["d_y_loss"]
+            objective = losses.replica_scaled(total)
         variables = self.discriminator_variables
-        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(losses.replica_scaled(total), variables), variables))
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(objective, variables), variables))
         return terms
 
     def train_step(self, batch):

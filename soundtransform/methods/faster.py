@@ -116,10 +116,11 @@ class FasterStyleTransfer(keras.Model):
             # 2. Perceptual losses: content against the input, style and
             #    envelopes against the target family's statistics.
             total, terms = self.perceptual_losses(images, outputs)
+            objective = losses.replica_scaled(total)
         # 3. One optimiser step on the transformation network only (the
         #    perceptual network is frozen).
         variables = self.transform_net.trainable_variables
-        grads = tape.gradient(losses.replica_scaled(total), variables)
+        grads = tape.gradient(objective, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._track(total, terms)
 
