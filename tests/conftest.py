@@ -68,3 +68,12 @@ def tiny_classifier(dataset, tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("classifier")
     return train("classifier", dataset, str(run_dir), preset="tiny", progress=False)["classifier"]
+
+
+def assert_one_line_error(result, code, words):
+    """A CLI failure as users must see it: exit ``code``, one ``Error:`` line naming ``words``, no traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.stderr
+    assert words in lines[0], lines[0]

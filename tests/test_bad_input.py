@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import make_tone, run_cli
+from conftest import assert_one_line_error, make_tone, run_cli
 from soundtransform import export
 from test_export import tiny_generator
 
@@ -107,14 +107,6 @@ CASES = [
 ]
 
 
-def _assert_one_line_error(result, code, words):
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.stderr
-    assert words in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("kind, code, words", CASES, ids=[c[0] for c in CASES])
 def test_convert_input(models, tmp_path, kind, code, words):
     src = _make(str(tmp_path), kind)
@@ -126,7 +118,7 @@ def test_convert_input(models, tmp_path, kind, code, words):
         assert info.channels == 1 and info.samplerate == sf.info(src).samplerate
         assert info.frames == sf.info(src).frames
     else:
-        _assert_one_line_error(env_result, code, words)
+        assert_one_line_error(env_result, code, words)
         assert not out.exists()
     assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == [], "temporary files left behind"
 
@@ -134,13 +126,13 @@ def test_convert_input(models, tmp_path, kind, code, words):
 def test_usage_errors(models, tmp_path, dataset):
     src = _make(str(tmp_path), "pcm24")
     tiny = os.path.join(models, "tiny")
-    _assert_one_line_error(run_cli("convert", src, tmp_path / "o.wav", "--method", "fast"), 2, "unknown method")
-    _assert_one_line_error(run_cli("convert", src, tmp_path / "o.wav", "--model", "no_such_model"), 2, "no_such_model")
-    _assert_one_line_error(run_cli("convert", src, tmp_path / "o.mp3", "--model", tiny), 2, "must end in")
-    _assert_one_line_error(run_cli("train", "--method", "cgan", "--data", dataset, "--source", "drums",
+    assert_one_line_error(run_cli("convert", src, tmp_path / "o.wav", "--method", "fast"), 2, "unknown method")
+    assert_one_line_error(run_cli("convert", src, tmp_path / "o.wav", "--model", "no_such_model"), 2, "no_such_model")
+    assert_one_line_error(run_cli("convert", src, tmp_path / "o.mp3", "--model", tiny), 2, "must end in")
+    assert_one_line_error(run_cli("train", "--method", "cgan", "--data", dataset, "--source", "drums",
                                    "--target", "keyboard", "--preset", "tiny", "--run-dir", tmp_path / "r"),
                            2, "unknown family")
-    _assert_one_line_error(run_cli("data", "render", "--out", tmp_path / "d", "--soundfont", "Piano.sf2"), 2,
+    assert_one_line_error(run_cli("data", "render", "--out", tmp_path / "d", "--soundfont", "Piano.sf2"), 2,
                            "unknown SoundFont")
 
 
@@ -163,12 +155,12 @@ def test_wrong_kind_of_model(tmp_path):
 def test_outputs(models, tmp_path):
     src = _make(str(tmp_path), "pcm24")
     tiny = os.path.join(models, "tiny")
-    _assert_one_line_error(run_cli("convert", src, tmp_path / "missing" / "o.wav", "--model", tiny), 1,
+    assert_one_line_error(run_cli("convert", src, tmp_path / "missing" / "o.wav", "--model", tiny), 1,
                            "does not exist")
     existing = tmp_path / "existing.wav"
     existing.write_bytes(b"the user's file")
-    _assert_one_line_error(run_cli("convert", src, existing, "--model", tiny), 1, "already exists")
+    assert_one_line_error(run_cli("convert", src, existing, "--model", tiny), 1, "already exists")
     assert existing.read_bytes() == b"the user's file"
     readonly = "/sys/soundtransform-test.wav"
     if os.path.isdir("/sys") and not os.access("/sys", os.W_OK):
-        _assert_one_line_error(run_cli("convert", src, readonly, "--model", tiny), 1, "not writable")
+        assert_one_line_error(run_cli("convert", src, readonly, "--model", tiny), 1, "not writable")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import make_tone, run_cli
+from conftest import assert_one_line_error, make_tone, run_cli
 
 
 def test_help_lists_commands():
@@ -34,14 +34,6 @@ def test_spectrogram_png(tmp_path, notes):
     assert os.path.getsize(png) > 10_000
 
 
-def _assert_clean_error(result, code, pattern):
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.stderr
-    assert pattern in lines[0]
-
-
 @pytest.mark.parametrize(
     "kind, code, pattern",
     [
@@ -68,15 +60,15 @@ def test_spectrogram_bad_input(tmp_path, kind, code, pattern):
     sf.write(tmp_path / "zero.wav", np.zeros(0, np.float32), 16000)
     png = tmp_path / "keep.png"
     png.write_bytes(b"previous")
-    _assert_clean_error(run_cli("spectrogram", inputs[kind], png), code, pattern)
+    assert_one_line_error(run_cli("spectrogram", inputs[kind], png), code, pattern)
     assert png.read_bytes() == b"previous"
 
 
 def test_unwritable_output_and_bad_usage(tmp_path):
     wav = tmp_path / "tone.wav"
     sf.write(wav, make_tone(seconds=0.5), 16000)
-    _assert_clean_error(run_cli("spectrogram", wav, tmp_path / "no" / "x.png"), 1, "does not exist")
-    _assert_clean_error(run_cli("spectrogram", wav, tmp_path / "x.jpg"), 2, ".png")
-    _assert_clean_error(run_cli("data", "render", "--out", tmp_path / "d", "--soundfont", "Nope"), 2, "unknown SoundFont")
-    _assert_clean_error(run_cli("data", "render", "--out", tmp_path / "d", "--families", "drums"), 2, "unknown family")
-    _assert_clean_error(run_cli("data", "render", "--out", tmp_path / "d", "--pitches", "a-b"), 2, "cannot read")
+    assert_one_line_error(run_cli("spectrogram", wav, tmp_path / "no" / "x.png"), 1, "does not exist")
+    assert_one_line_error(run_cli("spectrogram", wav, tmp_path / "x.jpg"), 2, ".png")
+    assert_one_line_error(run_cli("data", "render", "--out", tmp_path / "d", "--soundfont", "Nope"), 2, "unknown SoundFont")
+    assert_one_line_error(run_cli("data", "render", "--out", tmp_path / "d", "--families", "drums"), 2, "unknown family")
+    assert_one_line_error(run_cli("data", "render", "--out", tmp_path / "d", "--pitches", "a-b"), 2, "cannot read")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import make_tone, run_cli
+from conftest import assert_one_line_error, make_tone, run_cli
 from soundtransform import audio, data, evaluate
 
 
@@ -65,14 +65,6 @@ def test_separation_tells_own_group_from_mixed(rng):
     together = evaluate.separation(np.concatenate([mixed, natural]), groups)
     assert apart["probe_accuracy"] > 0.9 and together["probe_accuracy"] < 0.75
     assert apart["silhouette_generated"] > together["silhouette_generated"]
-
-
-def _assert_clean_error(result, code, pattern):
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error:"), result.stderr
-    assert pattern in lines[0]
 
 
 def test_classify_cli_prints_top_families(tiny_classifier, notes, tmp_path):
@@ -155,12 +147,12 @@ def test_evaluate_cli_errors_are_one_line(case, code, pattern, tiny_classifier, 
         args["data"] = []
     result = run_cli("evaluate", args["gen"], "--inputs", args["inputs"], "--source", "flute", "--target",
                      args["target"], *args["data"], "--judge", args["judge"], "--out", tmp_path / "out")
-    _assert_clean_error(result, code, pattern)
+    assert_one_line_error(result, code, pattern)
 
 
 def test_classify_cli_errors_are_one_line(tiny_classifier, tmp_path):
     text = tmp_path / "text.wav"
     text.write_text("hello")
-    _assert_clean_error(run_cli("classify", text, "--classifier", tiny_classifier), 1, "cannot read")
-    _assert_clean_error(run_cli("classify", tmp_path / "x.wav", "--classifier", tiny_classifier), 1, "no such file")
-    _assert_clean_error(run_cli("classify", text, "--classifier", tmp_path / "c.keras"), 1, "no classifier at")
+    assert_one_line_error(run_cli("classify", text, "--classifier", tiny_classifier), 1, "cannot read")
+    assert_one_line_error(run_cli("classify", tmp_path / "x.wav", "--classifier", tiny_classifier), 1, "no such file")
+    assert_one_line_error(run_cli("classify", text, "--classifier", tmp_path / "c.keras"), 1, "no classifier at")
