@@ -104,3 +104,21 @@ def test_stylize_fails_clearly(tiny_classifier, flute_and_keyboard, tmp_path):
         stylize(content, style, classifier=str(tmp_path / "none.keras"), preset="tiny", progress=False)
     with pytest.raises(DataError, match="samples long"):
         stylize(content[:100], style, classifier=tiny_classifier, preset="tiny", progress=False)
+
+
+def test_stylize_reuses_its_traced_step_across_files_and_lengths(tiny_classifier, flute_and_keyboard):
+    from soundtransform.methods import slow
+
+    content, style = flute_and_keyboard
+    transfers = []
+    for seconds in (3, 2, 3):  # a folder of clips of several lengths
+        y = slow.stylize(content[: seconds * audio.SAMPLE_RATE], style, classifier=tiny_classifier, preset="tiny",
+                         steps=2, gamma=1.0, progress=False)
+        assert y.shape == (seconds * audio.SAMPLE_RATE,)
+        transfers.append(slow._LAST["transfer"])
+    first = transfers[0]
+    assert all(t is first for t in transfers)
+    assert first._step.experimental_get_tracing_count() == 1
+    # Other loss weights are another optimisation: a new transfer.
+    slow.stylize(content, style, classifier=tiny_classifier, preset="tiny", steps=1, gamma=0.0, progress=False)
+    assert slow._LAST["transfer"] is not first

@@ -82,15 +82,11 @@ def perceptual_features(classifier, layer_names):
     return model
 
 
-def load_perceptual_classifier(classifier=None):
-    """A classifier object from an object, a ``.keras`` path, or the default path.
+def _classifier_path(classifier=None):
+    """The ``.keras`` file of a classifier path, or of the default one.
 
     A relative path is looked up in the working folder, then in the repository.
     """
-    if classifier is not None and not isinstance(classifier, (str, os.PathLike)):
-        return classifier
-    from soundtransform.methods.classifier import load_classifier
-
     path = os.fspath(classifier or DEFAULT_CLASSIFIER)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if not os.path.isabs(path) and not os.path.isfile(path) and os.path.isfile(os.path.join(repo, path)):
@@ -100,7 +96,19 @@ def load_perceptual_classifier(classifier=None):
             f"no classifier at {path}; train one with `soundtransform train --method classifier` "
             "and pass its .keras file (classifier=...)"
         )
-    return load_classifier(path)
+    return path
+
+
+def load_perceptual_classifier(classifier=None):
+    """A classifier object from an object, a ``.keras`` path, or the default path.
+
+    A relative path is looked up in the working folder, then in the repository.
+    """
+    if classifier is not None and not isinstance(classifier, (str, os.PathLike)):
+        return classifier
+    from soundtransform.methods.classifier import load_classifier
+
+    return load_classifier(_classifier_path(classifier))
 
 
 class SlowStyleTransfer:
@@ -128,8 +136,13 @@ class SlowStyleTransfer:
         self.style_layers = tuple(style_layers)
         self.alpha, self.beta, self.gamma, self.delta = float(alpha), float(beta), float(gamma), float(delta)
         self.learning_rate = float(learning_rate)
+        self.classifier = classifier
         self.features = perceptual_features(classifier, [content_layer, *self.style_layers])
-        self._step = tf.function(self._adam_step, jit_compile=jit_compile)
+        # Traced once for clips of any length: the frame (and feature-map
+        # width) axes are left unknown, so a folder of clips of several
+        # lengths does not trace again per length.
+        self._jit_compile = jit_compile
+        self._step = None
 
     # ------------------------------------------------------------ targets
 
@@ -182,6 +195,12 @@ class SlowStyleTransfer:
         image = tf.clip_by_value(image - self.learning_rate * m_hat / (tf.sqrt(v_hat) + 1e-8), -1.0, 1.0)
         return image, m, v, t, terms
 
+    def _traced_step(self, *args):
+        if self._step is None:
+            signature = tf.nest.map_structure(_any_length, args)
+            self._step = tf.function(self._adam_step, input_signature=signature, jit_compile=self._jit_compile)
+        return self._step(*args)
+
     def __call__(self, content_image, style_image, steps=200, init="content", seed=0, progress=False):
         """Optimise an image.
 
@@ -219,21 +238,63 @@ class SlowStyleTransfer:
             noise = keras.random.normal(tf.shape(content_image), seed=keras.random.SeedGenerator(seed))
             image = tf.clip_by_value(mean + std * noise, -1.0, 1.0)
         m, v, t = tf.zeros_like(image), tf.zeros_like(image), tf.constant(0.0)
-        history = {}
+        steps_terms = []
         bar = tqdm(total=int(steps), desc="slow style transfer", unit="step", disable=not progress, leave=False)
         with bar:
             for _ in range(int(steps)):
-                image, m, v, t, terms = self._step(image, m, v, t, targets)
-                _append(history, terms)
-                bar.set_postfix(loss=f"{float(terms['total']):.4g}", refresh=False)
+                image, m, v, t, terms = self._traced_step(image, m, v, t, targets)
+                steps_terms.append(terms)
+                if progress:  # reading the loss waits for the step; only for the bar
+                    bar.set_postfix(loss=f"{float(terms['total']):.4g}", refresh=False)
                 bar.update(1)
-        _append(history, self.loss_terms(image, targets))
+        steps_terms.append(self.loss_terms(image, targets))
+        history = {key: [float(terms[key]) for terms in steps_terms] for key in steps_terms[-1]}
         return image, history
 
 
-def _append(history, terms):
-    for key, value in terms.items():
-        history.setdefault(key, []).append(float(value))
+def _any_length(x):
+    """The spec of ``x`` with its frequency and time axes left open.
+
+    Images and feature maps are ``[1, freq, frames, channels]``, envelopes
+    ``[1, frames]`` or ``[1, freq]``; Gram matrices ``[1, c, c]`` keep their shape.
+    """
+    shape = x.shape.as_list()
+    if len(shape) == 4:
+        shape[1:3] = None, None
+    elif len(shape) == 2:
+        shape[1] = None
+    return tf.TensorSpec(shape, x.dtype)
+
+
+_LAST = {}  # the last SlowStyleTransfer that `stylize` built, and what it was built from
+
+
+def _transfer(classifier, config):
+    """A `SlowStyleTransfer` for ``config``; the last one again if nothing changed.
+
+    ``convert --method slow`` on a folder calls `stylize` once per file.
+    Reusing the transfer keeps the loaded classifier and the traced
+    optimisation step (which took 2-3 s per file on 2 busy cores).
+    """
+    if classifier is None or isinstance(classifier, (str, os.PathLike)):
+        path = _classifier_path(classifier if classifier is not None else config["classifier"])
+        source = ("file", os.path.abspath(path), os.path.getmtime(path))
+    else:
+        source = ("object", id(classifier))
+    key = (source, config["content_layer"], tuple(config["style_layers"]), float(config["alpha"]),
+           float(config["beta"]), float(config["gamma"]), float(config["delta"]), float(config["learning_rate"]),
+           bool(config["jit_compile"]))
+    last = _LAST.get("transfer")
+    if last is not None and _LAST["key"] == key and (source[0] == "file" or last.classifier is classifier):
+        return last
+    transfer = SlowStyleTransfer(
+        load_perceptual_classifier(path if source[0] == "file" else classifier),
+        content_layer=config["content_layer"], style_layers=config["style_layers"],
+        alpha=config["alpha"], beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
+        learning_rate=config["learning_rate"], jit_compile=config["jit_compile"],
+    )
+    _LAST.update(transfer=transfer, key=key)
+    return transfer
 
 
 def stylize(content, style, classifier=None, preset="default", steps=None, alpha=None, beta=None,
@@ -280,12 +341,7 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
     check_choice("phase", config["phase"], audio.PHASES)
     content = _check_waveform("content", content)
     style = audio.fit_length(_check_waveform("style", style), len(content))
-    transfer = SlowStyleTransfer(
-        load_perceptual_classifier(classifier if classifier is not None else config["classifier"]),
-        content_layer=config["content_layer"], style_layers=config["style_layers"],
-        alpha=config["alpha"], beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
-        learning_rate=config["learning_rate"], jit_compile=config["jit_compile"],
-    )
+    transfer = _transfer(classifier, config)
     content_image, content_phase = audio.waveform_to_image(content)
     style_image, _ = audio.waveform_to_image(style)
     image, history = transfer(content_image[None], style_image[None], steps=config["steps"], init=config["init"],
