@@ -223,6 +223,34 @@ def read_phrases(root, split, families=None):
     return out
 
 
+def notes_beside(audio_path):
+    """The notes of the phrase JSON beside an audio file, or None if there is none.
+
+    ``x/NAME.wav`` (any audio extension) looks for ``x/NAME.json`` with a
+    ``notes`` list as written by `render_phrases`.
+
+    Returns
+    -------
+    tuple of dict (``onset``, ``offset`` in s, ``pitch`` MIDI) or None
+
+    Raises
+    ------
+    DataError
+        The JSON exists but is not a phrase description.
+    """
+    path = os.path.splitext(os.fspath(audio_path))[0] + ".json"
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            notes = json.load(f)["notes"]
+        notes = tuple(dict(onset=float(n["onset"]), offset=float(n["offset"]), pitch=int(n["pitch"]),
+                           velocity=int(n.get("velocity", 100))) for n in notes)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"cannot read the notes of phrase {path}: {exc!r}") from None
+    return notes
+
+
 def pair_phrases(sources, targets):
     """Time-aligned pairs: renderings of the same melody by a source and a target instrument."""
     by_melody = {}

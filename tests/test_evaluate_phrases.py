@@ -1,0 +1,91 @@
+"""Phrase evaluation: note pitch, onset timing and window classification against the phrase JSON."""
+
+import json
+import shutil
+
+import librosa
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from soundtransform import audio, evaluate, phrases
+
+SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def phrase_folders(tmp_path_factory):
+    """Two short keyboard phrases (WAV + JSON) as inputs, and flute phrases as natural targets."""
+    root = tmp_path_factory.mktemp("phrase_eval")
+    phrases.render_phrases(str(root / "data"), melodies=2, soundfonts=["TimGM6mb"], families=["flute", "keyboard"],
+                           seconds=SECONDS, progress=False)
+    every = [p for split in ("train", "valid", "test") for p in phrases.read_phrases(str(root / "data"), split)]
+    keyboard = sorted({p.instrument_str for p in every if p.family == "keyboard"})[0]
+    inputs, targets = root / "inputs", root / "targets"
+    inputs.mkdir()
+    targets.mkdir()
+    for p in every:
+        if p.instrument_str == keyboard:
+            shutil.copy(p.path, inputs)
+            shutil.copy(p.path[:-4] + ".json", inputs)
+        elif p.family == "flute":
+            shutil.copy(p.path, targets)
+    return inputs, targets
+
+
+def _copy_wavs(inputs, folder, change=None):
+    folder.mkdir()
+    for wav in sorted(inputs.glob("*.wav")):
+        y = audio.load(wav)
+        audio.save(folder / wav.name, change(y) if change else y)
+    return folder
+
+
+def test_notes_beside_and_windows(phrase_folders, tmp_path):
+    inputs, targets = phrase_folders
+    wav = sorted(inputs.glob("*.wav"))[0]
+    notes = phrases.notes_beside(wav)
+    assert notes and all(n["onset"] < n["offset"] <= SECONDS for n in notes)
+    assert phrases.notes_beside(sorted(targets.glob("*.wav"))[0]) is None  # no JSON beside it
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(Exception, match="cannot read the notes"):
+        phrases.notes_beside(tmp_path / "x.wav")
+    pieces = evaluate.phrase_windows(np.zeros(int(5.0 * 16000), np.float32), seconds=2.0)
+    assert [len(p) for p in pieces] == [32000] * 3  # 0-2 s, 2-4 s, and 3-5 s ending with the clip
+    assert len(evaluate.phrase_windows(np.zeros(16000, np.float32), seconds=2.0)) == 1
+
+
+def test_unconverted_phrases_keep_pitch_and_timing(phrase_folders, tiny_classifier, tmp_path):
+    inputs, targets = phrase_folders
+    generated = _copy_wavs(inputs, tmp_path / "generated")
+    out = tmp_path / "report"
+    result = run_cli("evaluate", generated, "--inputs", inputs, "--source", "keyboard", "--target", "flute",
+                     "--target-dir", targets, "--judge", tiny_classifier, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "| notes within 50 cents |" in result.stdout
+    ph = json.load(open(out / "report.json"))["phrases"]
+    n_notes = sum(len(phrases.notes_beside(w)) for w in inputs.glob("*.wav"))
+    assert ph["phrases"] == 2 and ph["window_seconds"] == 2.0
+    assert ph["judge_window_seconds"] > 0
+    g = ph["generated"]
+    assert g["pitch"]["notes"] == g["onsets"]["notes"] == n_notes
+    assert g["pitch"]["within_50_cents"] >= 0.85 and g["pitch"]["median_abs_cents"] < 25
+    assert g["onsets"]["within_50_ms"] >= 0.8 and g["onsets"]["median_abs_ms"] < 30
+    assert g["windows"]["windows"] == 4  # two 3-s phrases, two 2-s windows each
+    assert 0.0 <= g["windows"]["as_target"] <= 1.0
+    assert g == ph["input"]  # the unconverted input is its own baseline
+    assert "unconverted input" in (out / "report.md").read_text()
+
+
+def test_a_pitch_shifted_copy_fails_pitch_accuracy(phrase_folders, tiny_classifier, tmp_path):
+    inputs, targets = phrase_folders
+
+    def up_two_semitones(y):
+        return librosa.effects.pitch_shift(y, sr=audio.SAMPLE_RATE, n_steps=2)
+
+    generated = _copy_wavs(inputs, tmp_path / "shifted", up_two_semitones)
+    report = evaluate.evaluate(str(generated), str(inputs), "keyboard", "flute", str(tmp_path / "report"),
+                               target_dir=str(targets), judge=tiny_classifier, progress=False)
+    shifted, baseline = report["phrases"]["generated"]["pitch"], report["phrases"]["input"]["pitch"]
+    assert shifted["within_50_cents"] <= 0.15 and abs(shifted["median_abs_cents"] - 200) < 40
+    assert baseline["within_50_cents"] >= 0.85
