@@ -17,17 +17,16 @@ and reports:
   spectral convergence ``||S - |STFT(y)||| / ||S||`` of each inversion to the
   optimised magnitudes (lower is better), with the same number of iterations.
 
-With ``--ablation N`` it instead converts N held-out flute notes (test split,
-pitches spread over the range) to the style of a keyboard note of the same
-pitch, with and without the energy/frequency constraints, and judges the
-outputs with `soundtransform.evaluate`: the judge classifier's keyboard
-probability, pitch kept within 50 cents (pYIN) and the log-spectral distance
-to the nearest other keyboard note of the same pitch.
+With ``--ablation N --out DIR`` it instead links N held-out flute notes (test
+split, pitches spread over the range) into ``DIR/inputs`` and writes their
+Slow conversions (towards a train-split keyboard note of the same pitch), with
+and without the energy/frequency constraints, into ``DIR/slow-CONDITION``, for
+``soundtransform evaluate`` to judge (see `ablation`).
 
 Usage::
 
     nice -n 10 python benchmarks/bench_slow.py [--repeats 5] [--folder 6] [--classifier exported_models/classifiers/perceptual.keras]
-    nice -n 10 python benchmarks/bench_slow.py --ablation 12 [--judge exported_models/classifiers/judge.keras]
+    nice -n 10 python benchmarks/bench_slow.py --ablation 24 --out out/ablation [--conditions slow-none,slow-default]
 
 Without a trained classifier it uses a randomly initialised one of the same
 size (VGG-19 width 1/8); the timings do not depend on the weights, the
@@ -41,6 +40,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+CONDITIONS = {  # folder name: stylize overrides
+    "slow-none": dict(gamma=0.0, delta=0.0),
+    "slow-energy": dict(gamma=1.0, delta=0.0),
+    "slow-frequency": dict(gamma=0.0, delta=1.0),
+    "slow-both": dict(gamma=1.0, delta=1.0),
+}
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -53,8 +59,11 @@ def main():
     parser.add_argument("--folder", type=int, default=0,
                         help="also time `soundtransform convert --method slow` on a folder of N flute notes")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--ablation", type=int, default=0, help="run the constraint ablation on N notes")
-    parser.add_argument("--judge", default=None, help="judge .keras file [default: the shipped judge]")
+    parser.add_argument("--ablation", type=int, default=0,
+                        help="write the constraint ablation's inputs and Slow outputs for N notes into --out")
+    parser.add_argument("--out", default="out/ablation", help="folder of the ablation's inputs and outputs")
+    parser.add_argument("--conditions", default="slow-none,slow-default",
+                        help="comma-separated: slow-default (the preset), " + ", ".join(CONDITIONS))
     args = parser.parse_args()
     if args.ablation:
         return ablation(args)
@@ -169,50 +178,56 @@ def folder_time(args, config):
 
 
 def ablation(args):
-    """With and without the energy/frequency constraints, judged by `soundtransform.evaluate`."""
+    """Slow with and without the energy/frequency constraints, written as folders for ``soundtransform evaluate``.
+
+    ``OUT/inputs`` gets links to N held-out flute notes (test split, velocity
+    100, pitches spread over the range); ``OUT/slow-CONDITION`` their Slow
+    conversions, each towards a keyboard note of the same pitch from the
+    *train* split (so the style note is never one of the test-split keyboard
+    notes that ``evaluate`` measures distances to).  Other methods convert
+    ``OUT/inputs`` into their own folders; then, per folder::
+
+        soundtransform evaluate OUT/slow-none --inputs OUT/inputs --source flute --target keyboard \
+            --data DATA --split test --out OUT/report-slow-none
+    """
     import numpy as np
 
-    from soundtransform import audio, data, evaluate
+    from soundtransform import audio, data
     from soundtransform.methods import slow
 
-    classifier = slow.load_perceptual_classifier(args.classifier)
-    judge = evaluate.load_judge(args.judge)
+    out = args.out
     flutes = data.select(data.read_split(args.data, "test"), families=["flute"], velocities=[100])
-    keyboards = data.select(data.read_split(args.data, "test"), families=["keyboard"], velocities=[100])
+    keyboards = data.select(data.read_split(args.data, "train"), families=["keyboard"], velocities=[100])
     keyboard_pitches = {n.pitch for n in keyboards}
-    flutes = [n for n in flutes if n.pitch in keyboard_pitches]
+    flutes = sorted((n for n in flutes if n.pitch in keyboard_pitches), key=lambda n: (n.pitch, n.instrument_str))
     picks = np.linspace(0, len(flutes) - 1, args.ablation).round().astype(int)
-    pairs = []
+    inputs_dir = os.path.join(out, "inputs")
+    os.makedirs(inputs_dir, exist_ok=True)
+    notes = []
     for i in picks:
         content = flutes[i]
         same = [n for n in keyboards if n.pitch == content.pitch]
-        style = same[i % len(same)]
-        others = [(audio.load(n.path), n.pitch) for n in same if n != style]
-        pairs.append((content, style, others))
-    print(f"ablation: {len(pairs)} flute test notes -> keyboard; perceptual {args.classifier or 'default'}, "
-          f"judge {args.judge or 'shipped judge'}")
-    inputs = [audio.load(c.path) for c, _, _ in pairs]
-    styles = [audio.load(s.path) for _, s, _ in pairs]
-    targets = [t for _, _, others in pairs for t in others]
-    pitches = [c.pitch for c, _, _ in pairs]
-    keyboard = data.FAMILIES.index("keyboard")
-    conditions = {"input (flute, unchanged)": None, "slow, gamma=delta=0": dict(gamma=0.0, delta=0.0),
-                  "slow, energy only (delta=0)": dict(delta=0.0), "slow, frequency only (gamma=0)": dict(gamma=0.0),
-                  f"slow, preset {args.preset}": {}}
-    print("| condition | judge P(keyboard) | judged keyboard | pitch within 50 cents | LSD to nearest keyboard note, dB |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, overrides in conditions.items():
-        if overrides is None:
-            outputs = inputs
-        else:
-            outputs = [slow.stylize(c, s, classifier=classifier, preset=args.preset, progress=False, **overrides)
-                       for c, s in zip(inputs, styles)]
-        probabilities = evaluate.classify_waveforms(outputs, judge)
-        pitch = evaluate.pitch_preservation(outputs, inputs)
-        distance = evaluate.nearest_target_distance(outputs, pitches, targets)
-        print(f"| {name} | {probabilities[:, keyboard].mean():.2f} | "
-              f"{np.mean(probabilities.argmax(1) == keyboard):.0%} | {pitch['within_50_cents']:.0%} | "
-              f"{distance['mean_db']:.1f} |")
+        notes.append((content, same[i % len(same)]))
+        link = os.path.join(inputs_dir, os.path.basename(content.path))
+        if not os.path.lexists(link):
+            os.symlink(os.path.abspath(content.path), link)
+    print(f"{len(notes)} flute test notes, pitches {', '.join(str(c.pitch) for c, _ in notes)} -> {inputs_dir}")
+    names = [n.strip() for n in args.conditions.split(",")]
+    unknown = [n for n in names if n != "slow-default" and n not in CONDITIONS]
+    if unknown:
+        raise SystemExit(f"unknown conditions {unknown}; choose from slow-default, {', '.join(CONDITIONS)}")
+    for name in names:
+        folder = os.path.join(out, name)
+        os.makedirs(folder, exist_ok=True)
+        start = time.perf_counter()
+        for content, style in notes:
+            path = os.path.join(folder, os.path.basename(content.path))
+            if os.path.exists(path):
+                continue
+            y = slow.stylize(audio.load(content.path), audio.load(style.path), classifier=args.classifier,
+                             preset=args.preset, progress=False, **CONDITIONS.get(name, {}))
+            audio.save(path, y)
+        print(f"{name}: {folder} ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
 def _note(root, family):
