@@ -347,5 +347,63 @@ def models(models_dir):
         click.echo("\n".join(describe(entry, default=default_model())))
 
 
+# ------------------------------------------------ serving-config, serve-client
+
+
+@cli.command("serving-config")
+@click.option("--models-dir", default=None, type=click.Path(file_okay=False),
+              help="Export folder [default: $SOUNDTRANSFORM_MODELS or exported_models/].")
+@click.option("--model", default=None, help="The model whose versions and labels are set.")
+@click.option("--versions", default=None,
+              help="Versions TF Serving loads: latest, latest:N, all or specific:1,2 [default: latest].")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VERSION",
+              help="Version label, e.g. --label stable=1 --label canary=2 (needs specific or all).")
+@click.option("--mount", default=None, help="Where the export folder is mounted in TF Serving [default: /models].")
+def serving_config(models_dir, model, versions, labels, mount):
+    """Set a model's TF Serving version policy and labels; rewrite models.config.
+
+    Without --model, models.config is only rewritten.  The settings are kept
+    in serving.json beside it, so later exports keep them.
+    """
+    from soundtransform.serving import configure
+
+    path = configure(models_dir, model=model, versions=versions, labels=labels, mount=mount)
+    with open(path, encoding="utf-8") as f:
+        click.echo(f.read(), nl=False)
+    click.echo(f"wrote {path}", err=True)
+
+
+@cli.command("serve-client")
+@click.argument("in_dir", metavar="IN_DIR", type=click.Path())
+@click.argument("out_dir", metavar="OUT_DIR", type=click.Path())
+@click.option("--url", default="http://localhost:8501", show_default=True, help="TF Serving's REST address.")
+@click.option("--model", default=None, help="Served model name [default: cgan_flute_to_keyboard].")
+@click.option("--version", "version", default=None, type=click.IntRange(min=1), help="A version number.")
+@click.option("--label", default=None, help="Or a version label (stable, canary) [default: newest served].")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Requests in flight at once.")
+@click.option("--format", "request_format", default="columnar", show_default=True,
+              help="REST request: columnar ({\"inputs\"}) or row ({\"instances\"}).")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds per request.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (atomically).")
+def serve_client(in_dir, out_dir, url, model, version, label, concurrency, request_format, timeout, overwrite):
+    """Convert every audio file of IN_DIR through TF Serving's REST API into OUT_DIR."""
+    from soundtransform.export import default_model
+    from soundtransform.serving import convert_folder_rest
+
+    result = convert_folder_rest(in_dir, out_dir, url, model or default_model(), version=version, label=label,
+                                 concurrency=concurrency, request_format=request_format, timeout=timeout,
+                                 overwrite=overwrite)
+    if result["kept"]:
+        click.echo(f"kept {len(result['kept'])} existing outputs (--overwrite replaces them)", err=True)
+    for path, message in result["failed"]:
+        click.echo(f"skipped {path}: {message}", err=True)
+    speed = result["audio_seconds"] / max(result["seconds"], 1e-9)
+    click.echo(f"wrote {len(result['converted'])} files into {out_dir}: {result['audio_seconds']:.1f} s of audio "
+               f"in {result['seconds']:.1f} s ({speed:.1f}x real time, {concurrency} requests in flight)")
+    if result["failed"]:
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     cli()

@@ -200,22 +200,33 @@ def list_models(base_dir=None):
     return out
 
 
-def write_models_config(base_dir=None, mount="/models"):
+def write_models_config(base_dir=None, mount=None):
     """Rewrite ``BASE_DIR/models.config`` to list every exported model.
 
     TF Serving's text-format ``ModelServerConfig``; ``base_path`` is where
-    ``BASE_DIR`` is mounted in the container (``-v $PWD/exported_models:/models``).
+    ``BASE_DIR`` is mounted in the container (``-v $PWD/exported_models:/models``;
+    default ``/models``, or what ``soundtransform serving-config --mount`` set).
+    Version policies and labels set with ``soundtransform serving-config``
+    (``BASE_DIR/serving.json``, see `soundtransform.serving`) are kept.
     """
+    from soundtransform import serving
+
     base_dir = base_dir or models_dir()
     os.makedirs(base_dir, exist_ok=True)
-    lines = ["# Written by `soundtransform export`; lists every model in this folder.",
-             "model_config_list {"]
+    settings = serving.read_settings(base_dir)
+    mount = (mount or settings.get("mount") or serving.DEFAULT_MOUNT).rstrip("/")
+    policies = settings.get("models", {})
+    lines = ["# Written by `soundtransform export`; lists every model in this folder."]
+    if policies:
+        lines.append(f"# Version policies and labels: {serving.SETTINGS_FILE} (`soundtransform serving-config`).")
+    lines.append("model_config_list {")
     for name in model_names(base_dir):
         lines += [
             "  config {",
             f'    name: "{name}"',
             f'    base_path: "{mount}/{name}"',
             '    model_platform: "tensorflow"',
+            *serving.config_lines(name, policies.get(name, {}), versions(os.path.join(base_dir, name))),
             "  }",
         ]
     lines.append("}")
