@@ -365,15 +365,19 @@ def test_client_converts_folder_concurrently_like_the_project_model(shipped_serv
         assert np.max(np.abs(got - expected)) <= 1e-4, path.name
 
     # A second run keeps the finished outputs; the CLI, asking for version 1 with
-    # row-format requests, writes the same sounds.
+    # row-format requests, writes the same sounds and skips a silent file.
     again = serving.convert_folder_rest(note_dir, out_dir, shipped_server.url, MODEL, progress=False)
     assert len(again["kept"]) == 4 and not again["converted"]
+    inputs = sorted(note_dir.iterdir())
+    sf.write(note_dir / "silent.wav", np.zeros(8000, np.float32), 16000)
     cli_out = tmp_path / "cli_out"
     result = run_cli("serve-client", note_dir, cli_out, "--url", shipped_server.url, "--model", MODEL,
                      "--version", 1, "--format", "row", "--concurrency", 2)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
     assert "wrote 4 files" in result.stdout
-    for path in sorted(note_dir.iterdir()):
+    assert "skipped" in result.stderr and "silent.wav" in result.stderr
+    assert sorted(p.name for p in cli_out.iterdir()) == [p.name for p in inputs]
+    for path in inputs:
         a, _ = sf.read(out_dir / path.name)
         b, _ = sf.read(cli_out / path.name)
         assert np.array_equal(a, b), path.name
@@ -404,6 +408,8 @@ def test_labels_route_stable_and_canary_to_their_versions(tmp_path, rng):
         assert serving.model_status(server.url, "tiny", label="canary") == {2: "AVAILABLE"}
         with pytest.raises(DataError, match="HTTP 404.*tiny label beta"):
             serving.model_status(server.url, "tiny", label="beta")
+        with pytest.raises(DataError, match="NaN or infinite"):
+            serving.predict(server.url, "tiny", np.full((1, 100), np.nan, np.float32))
     finally:
         server.shutdown()
 
