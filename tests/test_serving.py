@@ -364,7 +364,7 @@ def test_client_converts_folder_concurrently_like_the_project_model(shipped_serv
         assert rate == info.samplerate and got.shape == expected.shape
         assert np.max(np.abs(got - expected)) <= 1e-4, path.name
 
-    # A second run keeps the finished outputs; the CLI, asking for version 1 with
+    # A second run keeps the finished outputs; the CLI, asking for the version by number with
     # row-format requests, writes the same sounds and skips a silent file.
     again = serving.convert_folder_rest(note_dir, out_dir, shipped_server.url, MODEL, progress=False)
     assert len(again["kept"]) == 4 and not again["converted"]
@@ -372,7 +372,8 @@ def test_client_converts_folder_concurrently_like_the_project_model(shipped_serv
     sf.write(note_dir / "silent.wav", np.zeros(8000, np.float32), 16000)
     cli_out = tmp_path / "cli_out"
     result = run_cli("serve-client", note_dir, cli_out, "--url", shipped_server.url, "--model", MODEL,
-                     "--version", 1, "--format", "row", "--concurrency", 2)
+                     "--version", export.versions(os.path.join(SHIPPED, MODEL))[-1], "--format", "row",
+                     "--concurrency", 2)
     assert result.returncode == 1, result.stderr
     assert "wrote 4 files" in result.stdout
     assert "skipped" in result.stderr and "silent.wav" in result.stderr
