@@ -251,6 +251,84 @@ def notes_beside(audio_path):
     return notes
 
 
+def window_starts(total, frames):
+    """First frames of consecutive ``frames``-long windows over ``total`` frames.
+
+    Windows start every ``frames`` frames; the last one ends with the phrase
+    (so it may overlap the one before), and a phrase shorter than one window
+    is one window (padded with silence by `window_dataset`).
+
+    Returns
+    -------
+    list of int
+    """
+    if total <= frames:
+        return [0]
+    starts = list(range(0, total - frames + 1, frames))
+    if starts[-1] + frames < total:
+        starts.append(total - frames)
+    return starts
+
+
+def phrase_samples(paths, minimum=0):
+    """The longest of the phrases' lengths at `audio.SAMPLE_RATE`, samples (at least ``minimum``)."""
+    import soundfile as sf
+
+    longest = int(minimum)
+    for path in paths:
+        try:
+            info = sf.info(os.fspath(path))
+        except (RuntimeError, OSError) as exc:
+            raise DataError(f"cannot read phrase {path}: {exc}") from None
+        longest = max(longest, -(-info.frames * audio.SAMPLE_RATE // info.samplerate))
+    return longest
+
+
+def window_dataset(paths, freq_bins, frames, samples=None):
+    """Consecutive spectrogram-image windows of phrases, phrase by phrase, in order.
+
+    Every phrase is read at ``samples`` samples (zero-padded or cut; default:
+    the longest of ``paths``), so two lists of time-aligned phrases (the same
+    melodies by a source and a target instrument) give windows of the same
+    times in the same order: zip them for pairs.
+
+    Parameters
+    ----------
+    paths : list of str, WAV files
+    freq_bins, frames : int
+        The method's image size.
+    samples : int, optional
+
+    Returns
+    -------
+    dataset : tf.data.Dataset of ``image [freq_bins, frames, 1]`` in [-1, 1], unbatched,
+        ``len(paths) * len(starts)`` windows
+    starts : list of int, the first frame of each phrase's windows (`window_starts`)
+    """
+    import tensorflow as tf
+
+    from soundtransform.data import decode_wav
+
+    if samples is None:
+        samples = phrase_samples(paths)
+    samples = max(int(samples), audio.frames_to_samples(frames))
+    starts = window_starts(audio.samples_to_frames(samples), frames)
+
+    def to_windows(path):
+        image, _ = audio.waveform_to_image(decode_wav(path, samples), freq_bins)
+        return tf.stack([tf.ensure_shape(image[:, s:s + frames], [freq_bins, frames, 1]) for s in starts])
+
+    ds = tf.data.Dataset.from_tensor_slices([os.fspath(p) for p in paths])
+    return ds.map(to_windows, num_parallel_calls=tf.data.AUTOTUNE).unbatch(), starts
+
+
+def is_sounding(image, peak_db=-60.0):
+    """True where a spectrogram-image window ``[freq, frames, 1]`` has a bin above ``peak_db`` (dB re full scale)."""
+    import tensorflow as tf
+
+    return tf.reduce_max(image) > 1.0 - 2.0 * peak_db / audio.DB_FLOOR
+
+
 def pair_phrases(sources, targets):
     """Time-aligned pairs: renderings of the same melody by a source and a target instrument."""
     by_melody = {}

@@ -93,6 +93,8 @@ _METHODS = {
                                     "block5_conv1"),
                       batch_size=4, epochs=2, jit_compile=False),
     },
+    # ``train_on``: "notes", "phrases" (windows of rendered phrases) or "both"
+    # (methods/cgan.py TRAIN_ON), for pix2pix and CycleGAN.
     # pix2pix (Isola et al. 2017): U-Net generator, conditional PatchGAN, paired
     # notes.  Default: 128 rows (0-4 kHz) x 256 frames (one whole note), ngf 16;
     # XLA off (measured 2.9x slower per step with it on this CPU).
@@ -100,16 +102,16 @@ _METHODS = {
         "tiny": dict(ngf=4, depth=5, ndf=4, n_layers=2, norm="instance", dropout=0.5, lambda_l1=100.0,
                      gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
                      target_instruments="one", max_targets=None, examples=2, export_dir=None,
-                     phase="griffin-lim"),
+                     phase="griffin-lim", train_on="notes"),
         "default": dict(ngf=16, depth=7, ndf=16, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
                         gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
                         target_instruments="one", max_targets=None, examples=4, export_dir=None,
-                        phase="griffin-lim", freq_bins=128, frames=256, batch_size=8, epochs=25,
+                        phase="griffin-lim", train_on="notes", freq_bins=128, frames=256, batch_size=8, epochs=25,
                         jit_compile=False),
         "paper": dict(ngf=64, depth=8, ndf=64, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
                       gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
                       target_instruments="one", max_targets=None, examples=4, export_dir=None,
-                      phase="griffin-lim", batch_size=1, epochs=200),
+                      phase="griffin-lim", train_on="notes", batch_size=1, epochs=200),
     },
     # CycleGAN (Zhu et al. 2017): two ResNet generators, two PatchGANs,
     # unpaired notes, least-squares adversarial loss.  Default: ngf 8 with three
@@ -119,16 +121,16 @@ _METHODS = {
         "tiny": dict(ngf=4, n_downsampling=2, n_residual_blocks=1, ndf=4, n_layers=2, norm="instance",
                      lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
                      seed=0, source_instruments="all", target_instruments="one", examples=2, export_dir=None,
-                     phase="griffin-lim"),
+                     phase="griffin-lim", train_on="notes"),
         "default": dict(ngf=8, n_downsampling=3, n_residual_blocks=4, ndf=16, n_layers=3, norm="instance",
                         lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
                         seed=0, source_instruments="all", target_instruments="one", examples=4, export_dir=None,
-                        phase="griffin-lim", freq_bins=128, frames=256, batch_size=4, epochs=6,
+                        phase="griffin-lim", train_on="notes", freq_bins=128, frames=256, batch_size=4, epochs=6,
                         jit_compile=False),
         "paper": dict(ngf=64, n_downsampling=2, n_residual_blocks=9, ndf=64, n_layers=3, norm="instance",
                       lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
                       seed=0, source_instruments="all", target_instruments="one", examples=4, export_dir=None,
-                      phase="griffin-lim", batch_size=1, epochs=200),
+                      phase="griffin-lim", train_on="notes", batch_size=1, epochs=200),
     },
 }
 

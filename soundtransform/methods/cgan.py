@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from soundtransform import data, losses
+from soundtransform import data, losses, phrases
 from soundtransform.callbacks import ExampleSpectrograms
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import atomic_path, write_text
@@ -29,6 +29,7 @@ from soundtransform.networks.unet import UNet
 
 GENERATOR_FILE = "generator.keras"
 METRICS_FILE = "metrics.json"  # the last epoch's logs; export.export_run reads it too
+TRAIN_ON = ("notes", "phrases", "both")  # what the GANs train on: NSynth notes, windows of phrases, or both
 
 
 @keras.saving.register_keras_serializable(package="soundtransform")
@@ -174,6 +175,23 @@ def check_families(method, source, target):
         raise ParameterError(f"source and target are both {source!r}; choose two different families")
 
 
+def _choose_instruments(counts, family, split, instruments, what="notes"):
+    """The instrument names that ``instruments`` picks from ``counts`` (name -> clips); see `family_notes`."""
+    if instruments == "one":
+        return [min(counts, key=lambda name: (-counts[name], name))]
+    if isinstance(instruments, (list, tuple)):
+        wanted = list(instruments)
+    else:
+        wanted = [s.strip() for s in str(instruments).split(",") if s.strip()]
+    unknown = [w for w in wanted if w not in counts]
+    if unknown or not wanted:
+        raise DataError(
+            f"no {family} instrument {', '.join(unknown) or repr(instruments)} with {what} in split {split!r}; "
+            f"choose 'all', 'one' or from: {', '.join(sorted(counts))}"
+        )
+    return wanted
+
+
 def family_notes(root, split, family, instruments="all"):
     """The notes of one family in one split, optionally of some instruments only.
 
@@ -198,25 +216,56 @@ def family_notes(root, split, family, instruments="all"):
     counts = {}
     for n in notes:
         counts[n.instrument_str] = counts.get(n.instrument_str, 0) + 1
-    if instruments == "one":
-        wanted = [min(counts, key=lambda name: (-counts[name], name))]
-    else:
-        wanted = [s.strip() for s in str(instruments).split(",") if s.strip()]
-        unknown = [w for w in wanted if w not in counts]
-        if unknown or not wanted:
-            raise DataError(
-                f"no {family} instrument {', '.join(unknown) or repr(instruments)} in split {split!r}; "
-                f"choose 'all', 'one' or from: {', '.join(sorted(counts))}"
-            )
-    return data.select(notes, instruments=wanted)
+    return data.select(notes, instruments=_choose_instruments(counts, family, split, instruments))
+
+
+def family_phrases(root, split, family, instruments="all"):
+    """The phrases (`phrases.read_phrases`) of one family in one split, optionally of some instruments only.
+
+    Parameters
+    ----------
+    instruments : str or list of str
+        As for `family_notes`; a list names the instruments exactly (used to
+        take the phrases of the instrument chosen for the notes).
+
+    Raises
+    ------
+    DataError
+        No phrases of ``family`` in the split (render them), or none of the
+        named instruments.
+    """
+    found = phrases.read_phrases(root, split, families=[family])
+    if not found:
+        raise DataError(f"no {family} phrases in split {split!r} of {root}; render them with "
+                        f"`soundtransform data render --out {root} --kind phrases`, or use train_on=notes")
+    if instruments in (None, "all"):
+        return found
+    counts = {}
+    for p in found:
+        counts[p.instrument_str] = counts.get(p.instrument_str, 0) + 1
+    wanted = set(_choose_instruments(counts, family, split, instruments, what="phrases"))
+    return [p for p in found if p.instrument_str in wanted]
+
+
+def train_on(config):
+    """What a method trains on: ``config["train_on"]``, one of `TRAIN_ON` (default ``"notes"``)."""
+    value = config.get("train_on", "notes")
+    check_choice("train_on", value, TRAIN_ON)
+    return value
 
 
 def make_datasets(root, config, source=None, target=None):
-    """Pairs (source image, target image) of the same pitch and velocity.
+    """Pairs (source image, target image) of notes and/or windows of phrases.
 
-    Training pairs come from the train split.  Targets always come from the
-    train split's chosen instruments (the model is taught to produce those);
-    validation pairs unseen valid-split source instruments with them.
+    Notes are paired by the same pitch and velocity; phrases by the same melody
+    (`phrases.pair_phrases`: renderings are time-aligned), cut into the same
+    consecutive ``frames``-long windows (`phrases.window_dataset`), windows
+    whose source is silent left out.  ``config["train_on"]`` (`TRAIN_ON`)
+    says which; with ``"both"`` the two are sampled in proportion to their
+    sizes.  Training pairs come from the train split.  Targets always come from
+    the train split's chosen instruments (the model is taught to produce
+    those; for phrases the instrument chosen for the notes); validation pairs
+    unseen valid-split source instruments with them.
 
     Returns
     -------
@@ -225,32 +274,59 @@ def make_datasets(root, config, source=None, target=None):
     info : dict
     """
     check_families("cgan", source, target)
+    use = train_on(config)
     shape = (config["freq_bins"], config["frames"])
-    targets = family_notes(root, "train", target, config["target_instruments"])
-    datasets, pairs_of = [], {}
+    targets, phrase_targets = [], []
+    if use != "phrases":
+        targets = family_notes(root, "train", target, config["target_instruments"])
+    if use != "notes":
+        chosen = sorted({t.instrument_str for t in targets}) if targets else config["target_instruments"]
+        phrase_targets = family_phrases(root, "train", target, chosen)
+    datasets, pairs_of, phrase_pairs_of = [], {}, {}
     for split in ("train", "valid"):
-        try:
-            sources = family_notes(root, split, source, config["source_instruments"])
-        except DataError:
-            if split == "train":
-                raise
-            sources = []
-        pairs = data.pair_notes(sources, targets, max_targets=config["max_targets"], seed=config["seed"])
-        if not pairs and split == "train":
-            raise DataError(
-                f"no {source}/{target} pairs with the same pitch and velocity in split 'train' of {root}"
-            )
-        pairs_of[split] = pairs
-        datasets.append(_pair_dataset(pairs, shape) if pairs else None)
+        parts = []
+        pairs_of[split] = phrase_pairs_of[split] = []
+        if use != "phrases":
+            try:
+                sources = family_notes(root, split, source, config["source_instruments"])
+            except DataError:
+                if split == "train":
+                    raise
+                sources = []
+            pairs = data.pair_notes(sources, targets, max_targets=config["max_targets"], seed=config["seed"])
+            if not pairs and split == "train":
+                raise DataError(
+                    f"no {source}/{target} pairs with the same pitch and velocity in split 'train' of {root}"
+                )
+            pairs_of[split] = pairs
+            if pairs:
+                parts.append((_pair_dataset(pairs, shape), len(pairs)))
+        if use != "notes":
+            try:
+                sources = family_phrases(root, split, source, config["source_instruments"])
+            except DataError:
+                if split == "train":
+                    raise
+                sources = []
+            pairs = phrases.pair_phrases(sources, phrase_targets)
+            if not pairs and split == "train":
+                raise DataError(f"no {source}/{target} phrases of the same melody in split 'train' of {root}")
+            phrase_pairs_of[split] = pairs
+            if pairs:
+                parts.append(_phrase_pair_dataset(pairs, shape))
+        datasets.append(mix(parts, config["seed"]))
     info = {
         "root": os.path.abspath(root),
         "source": source,
         "target": target,
-        "source_instruments": sorted({s.instrument_str for s, _ in pairs_of["train"]}),
-        "target_instruments": sorted({t.instrument_str for t in targets}),
+        "train_on": use,
+        "source_instruments": sorted({s.instrument_str for s, _ in pairs_of["train"] + phrase_pairs_of["train"]}),
+        "target_instruments": sorted({t.instrument_str for t in targets + phrase_targets}),
         "train_pairs": len(pairs_of["train"]),
         "valid_pairs": len(pairs_of["valid"]),
     }
+    if use != "notes":
+        info.update(train_phrase_pairs=len(phrase_pairs_of["train"]), valid_phrase_pairs=len(phrase_pairs_of["valid"]))
     return datasets[0], datasets[1], info
 
 
@@ -258,6 +334,34 @@ def _pair_dataset(pairs, shape):
     sources = data.image_dataset([s.path for s, _ in pairs], freq_bins=shape[0], frames=shape[1])
     targets = data.image_dataset([t.path for _, t in pairs], freq_bins=shape[0], frames=shape[1])
     return tf.data.Dataset.zip((sources, targets))
+
+
+def _phrase_pair_dataset(pairs, shape):
+    """Aligned windows of paired phrases: ``(dataset of (source, target), windows before the silence filter)``.
+
+    Both sides are read at the same length, so window ``k`` of a source and of
+    its target cover the same frames of the same melody.
+    """
+    samples = phrases.phrase_samples([p.path for pair in pairs for p in pair])
+    sources, starts = phrases.window_dataset([s.path for s, _ in pairs], *shape, samples=samples)
+    targets, _ = phrases.window_dataset([t.path for _, t in pairs], *shape, samples=samples)
+    ds = tf.data.Dataset.zip((sources, targets)).filter(lambda s, t: phrases.is_sounding(s)).cache()
+    return ds, len(pairs) * len(starts)
+
+
+def mix(parts, seed):
+    """One dataset from ``[(dataset, size), ...]``: the only one, or all sampled in proportion to size.
+
+    Returns None for no parts.  An epoch still sees every element of every part.
+    """
+    parts = [(ds, n) for ds, n in parts if ds is not None and n]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0][0]
+    total = float(sum(n for _, n in parts))
+    return tf.data.Dataset.sample_from_datasets([ds for ds, _ in parts], weights=[n / total for _, n in parts],
+                                                seed=seed, stop_on_empty_dataset=False)
 
 
 # ------------------------------------------------------------------ model

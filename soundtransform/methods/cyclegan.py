@@ -179,55 +179,82 @@ class CycleGAN(keras.Model):
 
 
 def make_datasets(root, config, source=None, target=None):
-    """Unpaired (source image, target image) examples.
+    """Unpaired (source image, target image) examples: notes and/or windows of phrases.
 
-    Source notes of each split are matched with target notes of the train
+    Source clips of each split are matched with target clips of the train
     split's chosen instruments (``target_instruments``), both shuffled
-    independently and the shorter repeated, so an epoch sees every note of the
-    larger set once.
+    independently and the shorter repeated, so an epoch sees every clip of the
+    larger set once.  ``config["train_on"]`` (`cgan.TRAIN_ON`) picks the clips:
+    NSynth notes, consecutive ``frames``-long windows of phrases (silent windows
+    left out), or both.
 
     Returns
     -------
     train, valid : tf.data.Dataset of ``(x [freq, frames, 1], y [freq, frames, 1])``
-        unbatched; ``valid`` is None when the valid split has no source notes.
+        unbatched; ``valid`` is None when the valid split has no source clips.
     info : dict
     """
     cgan.check_families("cyclegan", source, target)
-    targets = cgan.family_notes(root, "train", target, config["target_instruments"])
-    sources = {}
+    use = cgan.train_on(config)
+    targets, target_phrases = [], []
+    if use != "phrases":
+        targets = cgan.family_notes(root, "train", target, config["target_instruments"])
+    if use != "notes":
+        chosen = sorted({n.instrument_str for n in targets}) if targets else config["target_instruments"]
+        target_phrases = cgan.family_phrases(root, "train", target, chosen)
+    sources, source_phrases = {}, {}
     for split in ("train", "valid"):
-        try:
-            sources[split] = cgan.family_notes(root, split, source, config["source_instruments"])
-        except DataError:
-            if split == "train":
-                raise
-            sources[split] = []
-    train = _unpaired(sources["train"], targets, config)
-    valid = _unpaired(sources["valid"], targets, config) if sources["valid"] else None
+        for wanted, find, found in (("notes", cgan.family_notes, sources), ("phrases", cgan.family_phrases,
+                                                                             source_phrases)):
+            found[split] = []
+            if use in (wanted, "both"):
+                try:
+                    found[split] = find(root, split, source, config["source_instruments"])
+                except DataError:
+                    if split == "train":
+                        raise
+    train = _unpaired(sources["train"], targets, config, source_phrases["train"], target_phrases)
+    valid = None
+    if sources["valid"] or source_phrases["valid"]:
+        valid = _unpaired(sources["valid"], targets, config, source_phrases["valid"], target_phrases)
     info = {
         "root": os.path.abspath(root),
         "source": source,
         "target": target,
-        "source_instruments": sorted({n.instrument_str for n in sources["train"]}),
-        "target_instruments": sorted({n.instrument_str for n in targets}),
+        "train_on": use,
+        "source_instruments": sorted({n.instrument_str for n in sources["train"] + source_phrases["train"]}),
+        "target_instruments": sorted({n.instrument_str for n in targets + target_phrases}),
         "train_source_notes": len(sources["train"]),
         "train_target_notes": len(targets),
         "valid_source_notes": len(sources["valid"]),
     }
+    if use != "notes":
+        info.update(train_source_phrases=len(source_phrases["train"]), train_target_phrases=len(target_phrases),
+                    valid_source_phrases=len(source_phrases["valid"]))
     return train, valid, info
 
 
-def _unpaired(x_notes, y_notes, config):
-    from soundtransform import data
-
-    count = max(len(x_notes), len(y_notes))
-
-    def images(notes, seed):
-        ds = data.image_dataset([n.path for n in notes], freq_bins=config["freq_bins"], frames=config["frames"])
-        return ds.shuffle(len(notes), seed=seed, reshuffle_each_iteration=True).repeat()
-
+def _unpaired(x_notes, y_notes, config, x_phrases=(), y_phrases=()):
     seed = config["seed"]
-    return tf.data.Dataset.zip((images(x_notes, seed), images(y_notes, seed + 1))).take(count)
+    x, x_count = _images(x_notes, x_phrases, config, seed)
+    y, y_count = _images(y_notes, y_phrases, config, seed + 1)
+    return tf.data.Dataset.zip((x, y)).take(max(x_count, y_count))
+
+
+def _images(notes, phrase_list, config, seed):
+    """One side's images, shuffled and repeated: ``(dataset, clips per pass)``."""
+    from soundtransform import data, phrases
+
+    shape = (config["freq_bins"], config["frames"])
+    parts = []
+    if notes:
+        parts.append((data.image_dataset([n.path for n in notes], freq_bins=shape[0], frames=shape[1]), len(notes)))
+    if phrase_list:
+        windows, starts = phrases.window_dataset([p.path for p in phrase_list], *shape)
+        parts.append((windows.filter(phrases.is_sounding).cache(), len(phrase_list) * len(starts)))
+    count = sum(n for _, n in parts)
+    ds = cgan.mix(parts, seed)
+    return ds.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat(), count
 
 
 # ------------------------------------------------------------------ model

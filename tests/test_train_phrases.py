@@ -1,0 +1,102 @@
+"""pix2pix and CycleGAN on windows of phrases (and on notes and phrases together)."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from soundtransform import audio, phrases, presets
+from soundtransform.errors import DataError, ParameterError
+from soundtransform.methods import cgan, cyclegan
+from soundtransform.train import batch
+
+SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def notes_and_phrases(dataset, tmp_path_factory):
+    """The session's notes plus two 3-s melodies rendered by every flute and keyboard of both SoundFonts."""
+    root = str(tmp_path_factory.mktemp("with_phrases") / "data")
+    shutil.copytree(dataset, root)
+    phrases.render_phrases(root, melodies=2, families=["flute", "keyboard"], seconds=SECONDS, progress=False)
+    return root
+
+
+def _fit_one_step(module, networks, root, method, train_on):
+    config = presets.resolve(method, "tiny", train_on=train_on)
+    train_ds, valid_ds, info = module.make_datasets(root, config, source="flute", target="keyboard")
+    model = module.build(config, info)
+    before = {name: [v.numpy().copy() for v in getattr(model, name).trainable_variables] for name in networks}
+    history = model.fit(batch(train_ds, config, training=True), epochs=1, steps_per_epoch=1, verbose=0)
+    for name in networks:
+        after = [v.numpy() for v in getattr(model, name).trainable_variables]
+        assert not all(np.array_equal(a, b) for a, b in zip(before[name], after)), f"{name} did not move"
+    assert history.history and all(np.isfinite(v[0]) for v in history.history.values())
+    return info
+
+
+@pytest.mark.parametrize("train_on", ["phrases", "both"])
+def test_cgan_fits_on_phrase_windows(notes_and_phrases, train_on):
+    info = _fit_one_step(cgan, ("generator", "discriminator"), notes_and_phrases, "cgan", train_on)
+    assert info["train_on"] == train_on and info["train_phrase_pairs"] > 0
+    assert (info["train_pairs"] > 0) == (train_on == "both")
+    assert len(info["target_instruments"]) == 1  # the notes' target instrument, or the phrases' own "one"
+
+
+def test_cyclegan_fits_on_phrase_windows(notes_and_phrases):
+    info = _fit_one_step(cyclegan, ("generator_g", "generator_f", "discriminator_x", "discriminator_y"),
+                         notes_and_phrases, "cyclegan", "phrases")
+    assert info["train_source_phrases"] > 0 and info["train_target_phrases"] > 0
+    assert info["train_source_notes"] == 0
+
+
+def test_phrase_pairs_are_the_same_window_of_the_same_melody(notes_and_phrases):
+    """Window k of a source phrase and of its target cover the same frames: their notes start together."""
+    config = presets.resolve("cgan", "tiny", train_on="phrases")
+    f, F = config["freq_bins"], config["frames"]
+    train_ds, _, info = cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
+    targets = cgan.family_phrases(notes_and_phrases, "train", "keyboard", info["target_instruments"])
+    pairs = phrases.pair_phrases(cgan.family_phrases(notes_and_phrases, "train", "flute"), targets)
+    samples = int(SECONDS * audio.SAMPLE_RATE)
+    starts = phrases.window_starts(audio.samples_to_frames(samples), F)
+    assert len(starts) == 6  # 188 frames in windows of 32, the last ending with the phrase
+    expected, onsets_seen = [], 0
+    for source, target in pairs:
+        assert source.notes == target.notes
+        images = [audio.waveform_to_image(audio.fit_length(audio.load(p.path), samples), f)[0].numpy()
+                  for p in (source, target)]
+        for s in starts:
+            src, tgt = images[0][:, s:s + F], images[1][:, s:s + F]
+            if src.max() <= -0.5:  # a silent source window is left out
+                continue
+            expected.append((src, tgt))
+            # The keyboard's energy jumps at each written onset inside the window (+-2 frames).
+            loud = tgt.max(axis=0)[:, 0]
+            for n in source.notes:
+                frame = int(round(n["onset"] * audio.SAMPLE_RATE / audio.HOP_LENGTH)) - s
+                if 2 <= frame < F - 3:
+                    assert loud[frame + 2] - loud[frame - 2] > 0.1, (target.path, n, s)
+                    onsets_seen += 1
+    got = list(train_ds.as_numpy_iterator())
+    assert len(got) == len(expected) > 0
+    for (src, tgt), (want_src, want_tgt) in zip(got, expected):
+        np.testing.assert_allclose(src, want_src, atol=1e-5)
+        np.testing.assert_allclose(tgt, want_tgt, atol=1e-5)
+    assert onsets_seen >= 4
+
+
+def test_both_sees_every_note_pair_and_every_window(notes_and_phrases):
+    config = presets.resolve("cgan", "tiny", train_on="both")
+    train_ds, _, info = cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
+    phrase_only = cgan.make_datasets(notes_and_phrases, {**config, "train_on": "phrases"}, "flute", "keyboard")[0]
+    windows = sum(1 for _ in phrase_only)
+    assert sum(1 for _ in train_ds) == info["train_pairs"] + windows
+
+
+def test_phrases_asked_for_but_none_rendered(dataset):
+    for module in (cgan, cyclegan):
+        config = presets.resolve(module.__name__.rsplit(".", 1)[1], "tiny", train_on="phrases")
+        with pytest.raises(DataError, match="no keyboard phrases in split 'train'.*--kind phrases"):
+            module.make_datasets(dataset, config, source="flute", target="keyboard")
+    with pytest.raises(ParameterError, match="train_on"):
+        cgan.make_datasets(dataset, presets.resolve("cgan", "tiny", train_on="melodies"), "flute", "keyboard")
