@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Reproduce the shipped classifiers (exported_models/classifiers/{perceptual,judge}.keras).
+# The judge is no longer a VGG-19 (see soundtransform/timbre_judge.py for why):
+# this script trains the perceptual VGG-19, then benchmarks/train_judge.py the judge.
 #
 #   bash benchmarks/train_classifiers.sh [DATA_DIR]   (default /work/data/sf: 11 families, NSynth layout)
 #
 # perceptual: the `default` classifier preset (seed 0), trained on the train split,
 #             validated on valid; the best validated epoch is kept (early stop, patience 3).
-# judge:      independent of it: seed 1 (own initialisation, augmentation and batch order)
-#             and trained on train+valid, i.e. on 20 instruments the perceptual classifier
-#             never heard; no validation, a fixed number of epochs.
+# judge:      independent of it: a logistic regression on timbre statistics, trained on
+#             train+valid (20 instruments the perceptual classifier never heard), its L2
+#             weight chosen on valid first.
 # Neither ever sees the test split (its instruments are unseen by both); ship_classifier.py
 # measures both on it.  Trainings run one after the other, niced: the CPU is shared.
 set -euo pipefail
@@ -27,4 +29,4 @@ train() {  # ROLE EPOCHS [--set ...]
 }
 
 train perceptual 5
-train judge 4 --set seed=1 --set train_splits=train+valid
+nice -n 10 python benchmarks/train_judge.py "$DATA" --cache "$RUNS/judge-features"

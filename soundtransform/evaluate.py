@@ -3,19 +3,23 @@
 Everything here works on plain folders of audio files, so the same numbers can
 be computed for every method and for trivial baselines (the unconverted input).
 
-Classification follows Liu, Delany & McKeever (2019, Sec. 4): a VGG-19 audio
-classifier of NSynth's 11 families labels each generated sound, and the share
-labelled as the target family is the method's *classifier consistency*.  The
-classifier that judges must not be the one whose features drove the transfer
-(Slow and Faster optimise against the ``perceptual`` one), so the default judge
-is a second network trained with its own seed on another instrument subset
-(``exported_models/classifiers/judge.keras``).
+Classification follows Liu, Delany & McKeever (2019, Sec. 4): a classifier of
+NSynth's 11 families labels each generated sound, and the share labelled as
+the target family is the method's *classifier consistency*.  The classifier
+that judges must not be the one whose features drove the transfer (Slow and
+Faster optimise against the VGG-19 ``perceptual`` one), so the default judge
+is `timbre_judge.TimbreJudge` (``exported_models/classifiers/judge.keras``): a
+logistic regression on timbre statistics, trained on other instruments, that
+recognises unseen instruments far better than a second VGG-19 did (see its
+module).  Any ``.keras`` VGG-19 classifier can be passed as the judge instead;
+the t-SNE map uses the judge's own feature space (standardised timbre
+statistics, or a VGG layer's activations).
 
 Classifying a waveform of any length
-    Its spectrogram image is cut into windows of the classifier's own input
-    width (saved in the model), the last window aligned with the end of the
-    clip; a clip shorter than one window is padded with silence (-80 dB).  The
-    probabilities of the windows are averaged.
+    It is cut into windows of the judge's own length (4 s for the timbre
+    judge; a VGG classifier's input width), the last window aligned with the
+    end of the clip; a clip shorter than one window is padded with silence.
+    The probabilities of the windows are averaged.
 Pitch preservation
     pYIN (Mauch & Dixon 2014, ``librosa.pyin``) estimates f0 of output and
     input; the error is ``1200 log2(f0_out / f0_in)`` cents on the median f0 of
@@ -57,22 +61,29 @@ _PHRASE_HOP = 128  # samples (8 ms): pYIN and onset frames on phrases
 
 
 def load_judge(classifier=None, role="judge"):
-    """A `VGG19AudioClassifier` from a path, or the shipped one of ``role``.
+    """The shipped judge (a `TimbreJudge`) or a classifier from a path.
 
     Parameters
     ----------
-    classifier : str, VGG19AudioClassifier or None
-        A ``.keras`` path, an already loaded classifier, or None for the
-        shipped ``exported_models/classifiers/{role}.keras``.
+    classifier : str, TimbreJudge, VGG19AudioClassifier or None
+        A ``.keras`` path (either kind), an already loaded model, or None for
+        the shipped ``exported_models/classifiers/{role}.keras``.
     role : {"judge", "perceptual"}
     """
+    from soundtransform import timbre_judge  # noqa: F401  (registers TimbreJudge for loading)
     from soundtransform.methods import classifier as classifier_method
 
     if classifier is None:
-        return classifier_method.load_classifier(classifier_method.default_path(role))
+        classifier = classifier_method.default_path(role)
     if isinstance(classifier, (str, os.PathLike)):
         return classifier_method.load_classifier(os.fspath(classifier))
     return classifier
+
+
+def _is_timbre_judge(model):
+    from soundtransform.timbre_judge import TimbreJudge
+
+    return isinstance(model, TimbreJudge)
 
 
 def windows(y, freq_bins, frames):
@@ -124,7 +135,7 @@ def classify_waveforms(waveforms, classifier=None, batch_size=32, progress=False
     Parameters
     ----------
     waveforms : list of np.ndarray [shape=(samples,)], float32 at 16 kHz
-    classifier : str, VGG19AudioClassifier or None
+    classifier : str, TimbreJudge, VGG19AudioClassifier or None
         See `load_judge`; None is the shipped judge.
 
     Returns
@@ -133,21 +144,27 @@ def classify_waveforms(waveforms, classifier=None, batch_size=32, progress=False
     averaged over each clip's windows.
     """
     model = load_judge(classifier)
+    if _is_timbre_judge(model):
+        return model.classify(waveforms, progress=progress)
     freq_bins, frames = model.spectrogram_shape[:2]
     return _per_clip(waveforms, model, freq_bins, frames, batch_size, progress, "classify")
 
 
 def embed_waveforms(waveforms, classifier=None, layer=FEATURE_LAYER, batch_size=32, progress=False):
-    """Classifier features of waveforms, averaged over windows.
+    """Judge features of waveforms, averaged over windows.
 
     Returns
     -------
-    np.ndarray [shape=(len(waveforms), features)]; conv layers are averaged
-    over frequency and time first (one value per channel).
+    np.ndarray [shape=(len(waveforms), features)]: a `TimbreJudge`'s
+    standardised timbre statistics (``layer`` does not apply), or a VGG
+    classifier's ``layer`` activations, conv layers averaged over frequency
+    and time first (one value per channel).
     """
     import keras
 
     model = load_judge(classifier)
+    if _is_timbre_judge(model):
+        return model.embed(waveforms, progress=progress)
     freq_bins, frames = model.spectrogram_shape[:2]
     extractor = model.feature_extractor([layer])
     output = extractor.outputs[0]
@@ -625,11 +642,12 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         Natural target notes: the ``target`` family of an NSynth-layout split ...
     target_dir : str
         ... or a folder of them.
-    judge : str or VGG19AudioClassifier, optional
+    judge : str, TimbreJudge or VGG19AudioClassifier, optional
         Default: the shipped judge, trained independently of the perceptual
         classifier that Slow and Faster use.
     layer : str
-        The judge's layer whose features the t-SNE map and separation use.
+        A VGG judge's layer whose features the t-SNE map and separation use
+        (a `TimbreJudge` uses its standardised timbre statistics).
 
     Returns
     -------
@@ -675,7 +693,7 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
     tsne_png = os.path.join(out_dir, "tsne.png")
     save_tsne(tsne_png, feats, groups, {"generated": f"generated ({source} -> {target})",
                                         "source": f"input {source}", "target": f"natural {target}"},
-              seed=seed, title=f"t-SNE of judge features ({layer})")
+              seed=seed, title=f"t-SNE of judge features ({'timbre statistics' if _is_timbre_judge(model) else layer})")
     # 3. Pitch preservation against each output's own input.
     pitch = pitch_preservation([y for y, _ in matched], inputs, progress=progress)
     # 4. Log-spectral distance to the nearest natural target note of the same pitch.
@@ -706,7 +724,7 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         "judge": getattr(model, "name", "judge"),
         "counts": {"generated": len(generated), "matched_inputs": len(inputs), "natural_targets": len(targets)},
         "consistency": consistency,
-        "feature_space": {"layer": layer, **space, "tsne_png": tsne_png},
+        "feature_space": {"layer": "timbre statistics" if _is_timbre_judge(model) else layer, **space, "tsne_png": tsne_png},
         "pitch": pitch,
         "log_spectral_distance": lsd,
         "phrases": phrase_report,

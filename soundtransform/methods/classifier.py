@@ -1,8 +1,9 @@
 """Training the VGG-19 audio classifier of instrument families.
 
 The classifier is the project's perceptual space (Slow and Faster take their
-losses from its feature maps) and, trained separately with its own seed, the
-judge of every method's outputs.
+losses from its feature maps).  Outputs are judged by another model,
+`soundtransform.timbre_judge.TimbreJudge`; any VGG-19 trained here can still be
+passed to ``evaluate --judge``.
 """
 
 import json
@@ -252,8 +253,8 @@ CLASSIFIERS_DIR = os.path.join(
 def default_path(role="perceptual"):
     """The shipped classifier of ``role``: ``exported_models/classifiers/{role}.keras``.
 
-    ``perceptual`` is the feature space of Slow and Faster; ``judge`` was
-    trained independently (own seed, train+valid instruments) to judge outputs.
+    ``perceptual`` is the feature space of Slow and Faster; ``judge`` is the
+    independent `timbre_judge.TimbreJudge` that judges every method's outputs.
     """
     from soundtransform.errors import check_choice
 
@@ -262,7 +263,7 @@ def default_path(role="perceptual"):
 
 
 def load_classifier(path):
-    """Load a `VGG19AudioClassifier` saved by `save_classifier`."""
+    """Load a `VGG19AudioClassifier` saved by `save_classifier` (or another saved soundtransform model)."""
     from soundtransform.errors import DataError
 
     if not os.path.isfile(path):

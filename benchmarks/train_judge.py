@@ -1,0 +1,105 @@
+"""Train, measure and ship the independent judge (`soundtransform.timbre_judge`).
+
+    python benchmarks/train_judge.py [DATA_DIR] [--cache DIR] [--out exported_models/classifiers]
+
+1. Timbre features of every note of the train, valid and test splits (cached
+   as ``.npz`` in ``--cache``, so a rerun takes seconds).
+2. The L2 weight is chosen on the valid split (trained on train only).
+3. The judge is retrained with it on train + valid: test instruments stay
+   unheard, as for every model here.
+4. Accuracy, per-family accuracy and the confusion matrix on the test split
+   go into ``OUT/judge.json`` beside ``OUT/judge.keras``.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+from soundtransform import audio, data
+from soundtransform.fileio import atomic_path, write_text
+from soundtransform.timbre_judge import TimbreJudge, timbre_features
+
+L2_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+
+
+def split_features(data_dir, split, cache):
+    path = os.path.join(cache, f"timbre-{split}.npz")
+    if os.path.exists(path):
+        saved = np.load(path)
+        return saved["features"], saved["labels"]
+    notes = data.read_split(data_dir, split)
+    waveforms = [audio.load(n.path) for n in notes]
+    features, _ = timbre_features(waveforms, progress=True, desc=f"{split} features")
+    labels = np.array([data.FAMILIES.index(n.family) for n in notes])
+    os.makedirs(cache, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, features=features, labels=labels)
+    return features, labels
+
+
+def accuracy(model, features, labels):
+    return float(np.mean(np.argmax(model.probabilities(features), axis=1) == labels))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", nargs="?", default="/work/data/sf")
+    parser.add_argument("--cache", default="runs/judge-features")
+    parser.add_argument("--out", default="exported_models/classifiers")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    start = time.time()
+    (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = (
+        split_features(args.data_dir, s, args.cache) for s in ("train", "valid", "test"))
+    feature_seconds = time.time() - start
+
+    start = time.time()
+    scores = {}
+    for l2 in L2_CHOICES:
+        model = TimbreJudge(l2=l2)
+        model.fit_features(x_train, y_train, seed=args.seed)
+        scores[l2] = accuracy(model, x_valid, y_valid)
+        print(f"l2 {l2:g}: valid accuracy {scores[l2]:.3f}")
+    best = max(scores, key=scores.get)
+    judge = TimbreJudge(l2=best)
+    judge.fit_features(np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]), seed=args.seed)
+    train_seconds = time.time() - start
+
+    predicted = np.argmax(judge.probabilities(x_test), axis=1)
+    n = len(data.FAMILIES)
+    confusion = np.zeros((n, n), int)
+    np.add.at(confusion, (y_test, predicted), 1)
+    per_family = {f: float(confusion[i, i] / max(confusion[i].sum(), 1)) for i, f in enumerate(data.FAMILIES)}
+    os.makedirs(args.out, exist_ok=True)
+    with atomic_path(os.path.join(args.out, "judge.keras")) as tmp:
+        judge.save(tmp)
+    result = {
+        "role": "judge",
+        "kind": "timbre features + logistic regression (soundtransform.timbre_judge)",
+        "families": list(data.FAMILIES),
+        "window_seconds": audio.NOTE_SECONDS,
+        "features": int(x_train.shape[1]),
+        "l2": best,
+        "valid_accuracy_by_l2": {f"{k:g}": v for k, v in scores.items()},
+        "seed": args.seed,
+        "train_splits": "train+valid",
+        "train_notes": int(len(y_train) + len(y_valid)),
+        "feature_seconds": round(feature_seconds, 1),
+        "training_seconds": round(train_seconds, 1),
+        "training_command": f"python benchmarks/train_judge.py {args.data_dir}",
+        "test_accuracy": float(np.mean(predicted == y_test)),
+        "test_per_family": per_family,
+        "test_confusion": confusion.tolist(),
+    }
+    write_text(os.path.join(args.out, "judge.json"), json.dumps(result, indent=1) + "\n")
+    print(f"judge test accuracy {result['test_accuracy']:.3f}; keyboard {per_family['keyboard']:.2f}, "
+          f"flute {per_family['flute']:.2f}; l2 {best:g}; shipped {args.out}/judge.keras")
+
+
+if __name__ == "__main__":
+    main()
