@@ -295,7 +295,9 @@ def _call(url, body=None, timeout=DEFAULT_TIMEOUT, retries=2):
             raise DataError(f"TF Serving answered HTTP {exc.code} to {url}: {_server_message(exc)}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", None) or exc
-            if isinstance(exc, (ConnectionResetError, http.client.RemoteDisconnected)) and attempt < retries:
+            if isinstance(reason, TimeoutError):  # slow on this input, not gone: fail this request only
+                raise DataError(f"no answer from {url} within {timeout:g} s; a longer --timeout may help") from None
+            if isinstance(reason, (ConnectionResetError, http.client.RemoteDisconnected)) and attempt < retries:
                 time.sleep(0.5 * 2 ** attempt)
                 continue
             raise _Unreachable(f"cannot reach TF Serving at {url}: {_one_line(reason)}") from None
