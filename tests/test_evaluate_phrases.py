@@ -64,13 +64,15 @@ def test_unconverted_phrases_keep_pitch_and_timing(phrase_folders, tiny_classifi
     assert result.returncode == 0, result.stderr
     assert "| notes within 50 cents |" in result.stdout
     ph = json.load(open(out / "report.json"))["phrases"]
-    n_notes = sum(len(phrases.notes_beside(w)) for w in inputs.glob("*.wav"))
+    written = [n for w in inputs.glob("*.wav") for n in phrases.notes_beside(w)]
     assert ph["phrases"] == 2 and ph["window_seconds"] == 2.0
     assert ph["judge_window_seconds"] > 0
     g = ph["generated"]
-    assert g["pitch"]["notes"] == g["onsets"]["notes"] == n_notes
+    assert g["pitch"]["notes"] == len(written)
+    assert g["onsets"]["notes"] == sum(n["onset"] >= 0.05 for n in written)  # a note at 0 s has no attack to find
     assert g["pitch"]["within_50_cents"] >= 0.85 and g["pitch"]["median_abs_cents"] < 25
     assert g["onsets"]["within_50_ms"] >= 0.8 and g["onsets"]["median_abs_ms"] < 30
+    assert g["onsets"]["precision"] >= 0.6  # few spurious onsets
     assert g["windows"]["windows"] == 4  # two 3-s phrases, two 2-s windows each
     assert 0.0 <= g["windows"]["as_target"] <= 1.0
     assert g == ph["input"]  # the unconverted input is its own baseline
