@@ -33,9 +33,11 @@ Phrases
     output is also judged note by note against the JSON: the median pYIN f0
     over the middle half of each note must be within 50 cents of the note's
     MIDI pitch; librosa's onset detector must find an onset within 50 ms of each
-    note's onset; and each consecutive 2-second window (the judge averages its
-    own, shorter windows inside it) is classified on its own.  The unconverted
-    inputs get the same figures, as the baseline.
+    note's onset (notes in the first 50 ms left out); and each consecutive
+    2-second window (`PHRASE_WINDOW_SECONDS`) is classified on its own, as a
+    clip (`classify_waveforms`: the judge cuts or pads it to its own window,
+    reported as ``judge_window_seconds``).  The unconverted inputs get the
+    same figures, as the baseline.
 """
 
 import json
@@ -523,6 +525,21 @@ def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW
     return {"windows": len(pieces), "as_target": float(np.mean(np.argmax(probs, axis=1) == data.FAMILIES.index(target)))}
 
 
+def judge_window_seconds(model):
+    """Length of the windows a judge itself classifies, s; None if it does not say.
+
+    A VGG-19 classifier's input width (``spectrogram_shape``), or a module-level
+    ``WINDOW_SAMPLES`` of the judge's own module (the timbre judge's 4 s).
+    """
+    import sys
+
+    shape = getattr(model, "spectrogram_shape", None)
+    if shape is not None:
+        return audio.frames_to_samples(int(shape[1])) / audio.SAMPLE_RATE
+    samples = getattr(sys.modules.get(type(model).__module__), "WINDOW_SAMPLES", None)
+    return float(samples) / audio.SAMPLE_RATE if samples else None
+
+
 def phrase_figures(waveforms, note_lists, target, classifier=None, seconds=PHRASE_WINDOW_SECONDS, progress=False):
     """Note pitch, onset timing and window classification of phrases (see the module docstring)."""
     return {"pitch": note_pitch_accuracy(waveforms, note_lists), "onsets": onset_timing(waveforms, note_lists),
@@ -718,7 +735,7 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         phrase_report = {
             "phrases": len(phrase_items),
             "window_seconds": PHRASE_WINDOW_SECONDS,
-            "judge_window_seconds": audio.frames_to_samples(model.spectrogram_shape[1]) / audio.SAMPLE_RATE,
+            "judge_window_seconds": judge_window_seconds(model),
             "generated": phrase_figures([y for y, _, _ in phrase_items], lists, target, model, progress=progress),
             "input": phrase_figures([y for _, y, _ in phrase_items], lists, target, model, progress=progress),
         }
@@ -788,6 +805,6 @@ def _phrase_markdown(ph):
     ]
     head = (f"{ph['phrases']} phrases, {g['pitch']['notes']} notes ({g['onsets']['notes']} after the first 50 ms), "
             f"{g['windows']['windows']} windows of "
-            f"{ph['window_seconds']:g} s (the judge averages its {ph['judge_window_seconds']:.2f}-s windows in each)\n\n")
+            f"{ph['window_seconds']:g} s (the judge's own window: {_fmt(ph['judge_window_seconds'], '.2f')} s)\n\n")
     return head + "| phrase metric | generated | unconverted input |\n| --- | --- | --- |\n" + "".join(
         f"| {name} | {_fmt(g[part][key], spec)} | {_fmt(i[part][key], spec)} |\n" for name, part, key, spec in rows)
