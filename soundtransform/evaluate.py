@@ -746,7 +746,8 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         "source": source,
         "target": target,
         "targets": data_dir and f"{os.path.abspath(data_dir)} [{split}]" or os.path.abspath(target_dir),
-        "judge": getattr(model, "name", "judge"),
+        "judge": os.fspath(judge) if isinstance(judge, (str, os.PathLike)) else (
+            "shipped judge.keras (TimbreJudge)" if judge is None else getattr(model, "name", "judge")),
         "counts": {"generated": len(generated), "matched_inputs": len(inputs), "natural_targets": len(targets)},
         "consistency": consistency,
         "feature_space": {"layer": "timbre statistics" if _is_timbre_judge(model) else layer, **space, "tsne_png": tsne_png},
