@@ -87,7 +87,9 @@ def test_a_pitch_shifted_copy_fails_pitch_accuracy(phrase_folders, tiny_classifi
 
     generated = _copy_wavs(inputs, tmp_path / "shifted", up_two_semitones)
     report = evaluate.evaluate(str(generated), str(inputs), "keyboard", "flute", str(tmp_path / "report"),
-                               target_dir=str(targets), judge=tiny_classifier, progress=False)
+                               target_dir=str(targets), judge=tiny_classifier, window_seconds=SECONDS,
+                               progress=False)
+    assert report["phrases"]["window_seconds"] == SECONDS and report["phrases"]["generated"]["windows"]["windows"] == 2
     shifted, baseline = report["phrases"]["generated"]["pitch"], report["phrases"]["input"]["pitch"]
     assert shifted["within_50_cents"] <= 0.15 and abs(shifted["median_abs_cents"] - 200) < 40
     assert baseline["within_50_cents"] >= 0.85

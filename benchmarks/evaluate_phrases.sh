@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Convert the held-out phrases of one family (test split: instruments never seen in
+# training) with an exported model and judge them note by note against their JSON
+# (pitch within 50 cents, onsets within 50 ms) and window by window (2-s windows
+# judged target), next to the unconverted phrases.  Render the phrases first:
+#   soundtransform data render --out DATA_DIR --kind phrases --melodies 16 --families flute,keyboard
+#
+#   bash benchmarks/evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+#
+# e.g. bash benchmarks/evaluate_phrases.sh cgan_flute_to_keyboard /work/data/sf
+set -euo pipefail
+MODEL=${1:?usage: evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]}
+DATA=${2:-/work/data/sf}
+OUT=${3:-out/eval-phrases-$(basename "$MODEL")}
+SOURCE=${4:-flute}
+TARGET=${5:-keyboard}
+cd "$(dirname "$0")/.."
+IN=$(mktemp -d)
+trap 'rm -rf "$IN"' EXIT
+for f in "$DATA"/nsynth-test/phrases/"$SOURCE"_*.wav; do
+  ln -s "$(realpath "$f")" "$IN/"
+  ln -s "$(realpath "${f%.wav}.json")" "$IN/"
+done
+mkdir -p "$OUT"
+soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" --overwrite
+soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \
+  --data "$DATA" --split test --out "$OUT/report"
