@@ -45,6 +45,8 @@ CONDITIONS = {  # folder name: stylize overrides
     "slow-energy": dict(gamma=1.0, delta=0.0),
     "slow-frequency": dict(gamma=0.0, delta=1.0),
     "slow-both": dict(gamma=1.0, delta=1.0),
+    "slow-gamma1": dict(gamma=1.0, delta=0.0),
+    "slow-gamma300": dict(gamma=300.0, delta=0.0),
 }
 
 
