@@ -99,7 +99,10 @@ _METHODS = {
     # ``train_on``: "notes", "phrases" (windows of rendered phrases) or "both"
     # (methods/cgan.py TRAIN_ON), for pix2pix and CycleGAN.
     # pix2pix (Isola et al. 2017): U-Net generator, conditional PatchGAN, paired
-    # notes.  Default: 128 rows (0-4 kHz) x 256 frames (one whole note), ngf 16;
+    # notes.  Default: all 256 rows (0-8 kHz) x 256 frames (one whole note), ngf
+    # 16: with 128 rows (0-4 kHz) the outputs lacked the keyboard's upper band
+    # and the judge heard 4 % of them as keyboard (README, "Results").  Source
+    # phase: same spectral distance as Griffin-Lim, better pitch, 4x faster.
     # XLA off (measured 2.9x slower per step with it on this CPU).
     "cgan": {
         "tiny": dict(ngf=4, depth=5, ndf=4, n_layers=2, norm="instance", dropout=0.5, lambda_l1=100.0,
@@ -109,7 +112,7 @@ _METHODS = {
         "default": dict(ngf=16, depth=7, ndf=16, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
                         gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
                         target_instruments="one", max_targets=None, examples=4, export_dir=None,
-                        phase="griffin-lim", train_on="notes", freq_bins=128, frames=256, batch_size=8, epochs=25,
+                        phase="source", train_on="notes", freq_bins=256, frames=256, batch_size=8, epochs=12,
                         jit_compile=False),
         "paper": dict(ngf=64, depth=8, ndf=64, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
                       gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
