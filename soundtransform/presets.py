@@ -76,7 +76,10 @@ _METHODS = {
     # Faster (Johnson et al. 2016 + Verma & Smith 2018): a transform_net trained
     # on the source family against the target family's Gram statistics.
     # default: width 8 at 256x256 measured 0.6 s per batch of 4 on 2 busy
-    # cores (width 16: 2 s; XLA 3.5x slower), so 10 x 100 steps take ~10 min.
+    # cores (width 16: 2 s; XLA 3.5x slower), so 10 x 100 steps take ~10 min
+    # (22-25 min at load 9-10).  gamma stays 1: its targets are the family's
+    # mean envelopes, and at gamma=300 every output became one average note
+    # (README, "Slow and Faster: measured").
     "faster": {
         "tiny": dict(classifier="exported_models/classifiers/perceptual.keras", export_dir=None,
                      width=4, residual_blocks=1, learning_rate=1e-3, seed=0, style_notes=8, examples=2,
