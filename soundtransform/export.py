@@ -633,12 +633,15 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
     """Re-export a trained run: ``RUN_DIR`` (or a ``.keras`` generator) -> a new version.
 
     Metadata comes from ``RUN_DIR/config.json`` (method, source, target,
-    preset, data), ``RUN_DIR/metrics.json`` if present, then ``metadata``.
+    preset, data, the whole configuration), ``RUN_DIR/metrics.json`` if
+    present, then ``metadata``.
     ``name`` defaults to ``METHOD_SOURCE_to_TARGET``.
     """
     generator_path, run = find_run_generator(path)
     config = run.get("config", {})
     info = {k: config[k] for k in ("method", "preset", "freq_bins", "frames") if k in config}
+    if config:
+        info["config"] = config  # the whole training configuration, as an export at the end of training has
     for key in ("source", "target"):
         if run.get(key):
             info[key] = run[key]
