@@ -124,9 +124,10 @@ _METHODS = {
     },
     # CycleGAN (Zhu et al. 2017): two ResNet generators, two PatchGANs,
     # unpaired notes, least-squares adversarial loss; source-phase inversion (as
-    # the cgan: measured better pitch than Griffin-Lim, same spectral distance).  Default: ngf 8 with three
-    # down-samplings and 4 residual blocks (6 generator passes per step make the
-    # paper's shape 5x slower); XLA off (measured 9x slower per step with it).
+    # the cgan: measured better pitch than Griffin-Lim, same spectral distance).
+    # Default: ngf 8 with three down-samplings and 4 residual blocks (6
+    # generator passes per step make the paper's shape 5x slower); XLA off
+    # (measured 9x slower per step with it).
     "cyclegan": {
         "tiny": dict(ngf=4, n_downsampling=2, n_residual_blocks=1, ndf=4, n_layers=2, norm="instance",
                      lambda_cycle=10.0, lambda_identity=0.5, gan_mode="lsgan", learning_rate=2e-4, beta_1=0.5,
