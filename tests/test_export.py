@@ -213,8 +213,8 @@ import sys, keras
 from soundtransform import export
 inputs = keras.Input((32, 32, 1))
 x = inputs
-for i in range(40):  # many layers: the SavedModel takes a while to write
-    x = keras.layers.Conv2D(8 if i < 39 else 1, 3, padding="same")(x)
+for i in range(120):  # many layers: the SavedModel takes a while to write, even on a busy machine
+    x = keras.layers.Conv2D(8 if i < 119 else 1, 3, padding="same")(x)
 generator = keras.Model(inputs, x)
 print("exporting", flush=True)
 export.export_generator(generator, "tiny", {}, base_dir=sys.argv[1])
