@@ -133,7 +133,16 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
                 f"{run_dir} holds a {saved['config']['method']} run; use another --run-dir for {method}"
             )
         # Resume with the configuration the run started with; only the number
-        # of epochs may grow.
+        # of epochs may grow.  Any other setting that differs is refused, not
+        # silently dropped.
+        for key, value in overrides.items():
+            if key == "epochs" or value is None:
+                continue
+            started = saved["config"].get(key)
+            if json.loads(json.dumps(value)) != started:
+                raise ParameterError(
+                    f"{run_dir} resumes a run started with {key}={started!r}; only --epochs can change "
+                    f"when resuming, not {key}={value!r}; use another --run-dir")
         epochs = config["epochs"] if "epochs" in overrides and overrides["epochs"] else None
         config = saved["config"]
         if epochs:

@@ -72,6 +72,18 @@ def test_run_folder_of_another_method_is_refused(dataset, tmp_path):
         train.train("classifier", dataset, str(tmp_path), preset="tiny", progress=False)
 
 
+def test_resume_refuses_changed_settings(tiny_classifier, dataset):
+    """A resumed run keeps its configuration: a changed setting is refused, not silently dropped."""
+    run_dir = os.path.dirname(tiny_classifier)
+    before = (json.loads(open(os.path.join(run_dir, "config.json")).read()), os.path.getmtime(tiny_classifier))
+    with pytest.raises(ParameterError, match=r"resumes a run started with learning_rate=0\.001.*--epochs"):
+        train.train("classifier", dataset, run_dir, preset="tiny", progress=False, learning_rate=0.5)
+    with pytest.raises(ParameterError, match="dense_units=16"):
+        train.train("classifier", dataset, run_dir, preset="tiny", progress=False, dense_units=99)
+    # Nothing of the run was touched by the refused calls.
+    assert (json.loads(open(os.path.join(run_dir, "config.json")).read()), os.path.getmtime(tiny_classifier)) == before
+
+
 def test_unknown_strategy_and_missing_tf_config(dataset, tmp_path, monkeypatch):
     with pytest.raises(ParameterError, match="unknown strategy"):
         train.train("classifier", dataset, str(tmp_path), preset="tiny", strategy="horovod")
