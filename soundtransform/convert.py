@@ -384,6 +384,28 @@ def list_inputs(in_dir):
     return files
 
 
+def folder_plan(in_dir, out_dir, overwrite=False):
+    """The inputs of a folder conversion still to do, checked before any work.
+
+    Returns
+    -------
+    files : list of str, inputs whose output does not exist yet (all with ``overwrite``)
+    out_dir : str, absolute
+    kept : list of str, existing outputs left alone
+    """
+    files = list_inputs(in_dir)
+    out_dir = os.path.abspath(out_dir)
+    if os.path.abspath(in_dir) == out_dir:
+        raise ParameterError(f"output folder {out_dir} is the input folder; choose another")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise DataError(f"output {out_dir} is a file, expected a folder")
+    if not os.path.isdir(os.path.dirname(out_dir)):
+        raise DataError(f"output folder {os.path.dirname(out_dir)} does not exist")
+    targets = {f: os.path.join(out_dir, _output_name(f)) for f in files}
+    kept = [] if overwrite else [t for t in targets.values() if os.path.exists(t)]
+    return [f for f in files if targets[f] not in kept], out_dir, kept
+
+
 def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=False, converter=None,
                    batch_size=BATCH_SIZE, progress=True, overwrite=False, **options):
     """Convert every audio file directly in ``in_dir`` into ``out_dir``.
@@ -405,17 +427,7 @@ def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=
 
     from tqdm import tqdm
 
-    files = list_inputs(in_dir)
-    out_dir = os.path.abspath(out_dir)
-    kept = [] if overwrite else [os.path.join(out_dir, _output_name(f)) for f in files
-                                 if os.path.exists(os.path.join(out_dir, _output_name(f)))]
-    files = [f for f in files if os.path.join(out_dir, _output_name(f)) not in kept]
-    if os.path.abspath(in_dir) == out_dir:
-        raise ParameterError(f"output folder {out_dir} is the input folder; choose another")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise DataError(f"output {out_dir} is a file, expected a folder")
-    if not os.path.isdir(os.path.dirname(out_dir)):
-        raise DataError(f"output folder {os.path.dirname(out_dir)} does not exist")
+    files, out_dir, kept = folder_plan(in_dir, out_dir, overwrite)
     converter = _resolve(model, method, style, converter, **options)
     os.makedirs(out_dir, exist_ok=True)
 

@@ -428,19 +428,10 @@ def convert_folder_rest(in_dir, out_dir, url, model, version=None, label=None,
     from tqdm import tqdm
 
     from soundtransform import audio
-    from soundtransform.convert import _input_rate, _output_name, list_inputs
+    from soundtransform.convert import _input_rate, _output_name, folder_plan
 
-    files = list_inputs(in_dir)
-    out_dir = os.path.abspath(out_dir)
-    if os.path.abspath(in_dir) == out_dir:
-        raise ParameterError(f"output folder {out_dir} is the input folder; choose another")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise DataError(f"output {out_dir} is a file, expected a folder")
-    if not os.path.isdir(os.path.dirname(out_dir)):
-        raise DataError(f"output folder {os.path.dirname(out_dir)} does not exist")
+    files, out_dir, kept = folder_plan(in_dir, out_dir, overwrite)
     targets = {f: os.path.join(out_dir, _output_name(f)) for f in files}
-    kept = [] if overwrite else [t for t in targets.values() if os.path.exists(t)]
-    files = [f for f in files if targets[f] not in kept]
     os.makedirs(out_dir, exist_ok=True)
 
     def convert_one(path):
