@@ -205,8 +205,11 @@ class TimbreJudge(keras.Model):
 
     def probabilities(self, features):
         """``[n, n_features]`` -> ``[n, families]`` softmax probabilities (numpy)."""
-        logits = self.predict_on_batch(np.asarray(features, np.float32)) if len(features) else \
-            np.zeros((0, len(self.families)), np.float32)
+        if not len(features):
+            return np.zeros((0, len(self.families)), np.float32)
+        # One eager call: a Dense layer needs no traced function, and batches
+        # of every size would each trace one.
+        logits = np.asarray(self(np.asarray(features, np.float32)))
         logits = logits - logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
