@@ -27,7 +27,7 @@ from soundtransform import audio
 from soundtransform.data import SPLITS
 from soundtransform.errors import DataError, ParameterError
 from soundtransform.fileio import write_text
-from soundtransform.render import DEFAULT_SOUNDFONTS, Renderer, instruments, split_instruments
+from soundtransform.render import DEFAULT_SOUNDFONTS, Renderer, import_synth_module, instruments, split_instruments
 
 PHRASE_SECONDS = 8.0
 PITCH_RANGE = (60, 84)  # C4..C6: where flutes and keyboards both sound in GM SoundFonts
@@ -91,8 +91,7 @@ def top_voice(path, seconds=PHRASE_SECONDS, pitch_range=PITCH_RANGE, max_phrases
     -------
     list of melodies (see `generate_melody`), each starting at 0 s.
     """
-    import pretty_midi
-
+    pretty_midi = import_synth_module("pretty_midi")
     try:
         midi = pretty_midi.PrettyMIDI(os.fspath(path))
     except Exception as exc:

@@ -11,8 +11,11 @@ with ``NNN = soundfont_index * 128 + program``, and each split gets an NSynth
 ``examples.json``: a real NSynth download reads the same way.
 """
 
+import contextlib
+import importlib.util
 import json
 import os
+import sys
 import zlib
 
 import numpy as np
@@ -27,11 +30,22 @@ RELEASE_SECONDS = 1.0
 
 
 def _pretty_midi_soundfont():
-    try:
-        import pretty_midi
-    except ImportError:  # pragma: no cover - a declared dependency
+    """pretty_midi's bundled SoundFont, found without importing pretty_midi."""
+    spec = importlib.util.find_spec("pretty_midi")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - a declared dependency
         return None
-    return os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
+    return os.path.join(spec.submodule_search_locations[0], "TimGM6mb.sf2")
+
+
+def import_synth_module(name):
+    """Import ``fluidsynth`` or ``pretty_midi`` (which imports fluidsynth).
+
+    pyfluidsynth prints where it found the library to stdout when the
+    environment has ``CI`` set; that line would corrupt a command's output,
+    so it goes to stderr.
+    """
+    with contextlib.redirect_stdout(sys.stderr):
+        return importlib.import_module(name)
 
 
 # Fixed indices keep instrument ids stable whichever SoundFonts a run renders.
@@ -165,7 +179,7 @@ class Renderer:
 
     def __init__(self, path, sample_rate=audio.SAMPLE_RATE):
         try:
-            import fluidsynth
+            fluidsynth = import_synth_module("fluidsynth")
         except (ImportError, OSError) as exc:
             raise DataError(
                 f"FluidSynth is not available ({exc}); install Debian's libfluidsynth3 "
