@@ -168,7 +168,7 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
     if chief:
         callbacks += [
             keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
-            *module.callbacks(model, config, run_dir, valid_ds),
+            *module.callbacks(model, config, run_dir, valid_ds, info),
         ]
     verbose = (1 if sys.stderr.isatty() else 2) if progress else 0
     warnings.filterwarnings("ignore", message=".*shuffle=True.*was passed")

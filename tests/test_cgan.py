@@ -123,3 +123,35 @@ def test_no_pairs_is_a_data_error(notes, tmp_path):
             shutil.copy(n.path, audio_dir)
     with pytest.raises(DataError, match="no flute/keyboard pairs with the same pitch and velocity"):
         cgan.make_datasets(str(tmp_path), presets.resolve("cgan", "tiny"), source="flute", target="keyboard")
+
+
+def test_judge_selection_exports_the_best_judged_epoch(dataset, tmp_path):
+    run_dir, exported = tmp_path / "run", str(tmp_path / "exported")
+    first = train.train("cgan", dataset, run_dir=str(run_dir), preset="tiny", source="flute", target="keyboard",
+                        progress=False, export_dir=exported, select_by="judge", epochs=2)
+    scores = list(zip(first["history"]["val_judged_target"], first["history"]["val_target_probability"]))
+    assert len(scores) == 2 and all(0 <= j <= 1 and 0 <= p <= 1 for j, p in scores)
+    best = json.load(open(run_dir / (cgan.BEST_GENERATOR_FILE + ".json")))
+    assert best == first["selected"]
+    assert best["epoch"] == 1 + max(range(2), key=lambda i: scores[i])  # the first of equal scores is kept
+    assert (best["val_judged_target"], best["val_target_probability"]) == pytest.approx(max(scores))
+    assert json.load(open(run_dir / cgan.METRICS_FILE))["val_judged_target"] == pytest.approx(scores[-1][0])
+    # The export is the selected generator, and says which epoch it is.
+    metadata = export.read_metadata(first["export"])
+    assert metadata["selected"] == best and metadata["generator_file"].endswith(cgan.BEST_GENERATOR_FILE)
+    generator = keras.saving.load_model(run_dir / cgan.BEST_GENERATOR_FILE, compile=False)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    served = tf.saved_model.load(first["export"]).signatures["transform_images"](images=tf.constant(images))
+    np.testing.assert_allclose(served["images"].numpy(), generator(images, training=False).numpy(), atol=1e-5)
+
+    # A resumed run keeps comparing against the saved best.
+    second = train.train("cgan", dataset, run_dir=str(run_dir), preset="tiny", progress=False, epochs=3)
+    third = second["history"]["val_judged_target"][0], second["history"]["val_target_probability"][0]
+    again = json.load(open(run_dir / (cgan.BEST_GENERATOR_FILE + ".json")))
+    assert again["epoch"] == (3 if third > max(scores) else best["epoch"])
+
+
+def test_judge_selection_needs_valid_source_notes(dataset, tmp_path):
+    with pytest.raises(ParameterError, match="select_by"):
+        train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
+                    target="keyboard", progress=False, select_by="best")

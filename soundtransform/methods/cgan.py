@@ -20,14 +20,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from soundtransform import data, losses, phrases
-from soundtransform.callbacks import ExampleSpectrograms
+from soundtransform import audio, data, losses, phrases
+from soundtransform.callbacks import ExampleSpectrograms, SelectByJudge
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import atomic_path, write_text
 from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.unet import UNet
 
 GENERATOR_FILE = "generator.keras"
+BEST_GENERATOR_FILE = "generator_best.keras"  # the epoch the judge liked best (select_by="judge")
+SELECT_BY = ("last", "judge")  # which epoch's generator a run exports
 METRICS_FILE = "metrics.json"  # the last epoch's logs; export.export_run reads it too
 TRAIN_ON = ("notes", "phrases", "both")  # what the GANs train on: NSynth notes, windows of phrases, or both
 
@@ -274,6 +276,7 @@ def make_datasets(root, config, source=None, target=None):
     info : dict
     """
     check_families("cgan", source, target)
+    check_choice("select_by", config.get("select_by", "last"), SELECT_BY)
     use = train_on(config)
     shape = (config["freq_bins"], config["frames"])
     targets, phrase_targets = [], []
@@ -439,12 +442,36 @@ def example_callbacks(run_dir, valid, train, config, translate):
                                 os.path.join(run_dir, "logs"))]
 
 
-def callbacks(model, config, run_dir, valid):
+def callbacks(model, config, run_dir, valid, info=None):
     def translate(model, images):
         return {"output": model.generator(images, training=False).numpy()}
 
-    return [SaveGenerators(lambda m: {GENERATOR_FILE: m.generator}, run_dir),
+    # Selection first: its score joins the epoch's logs that SaveGenerators writes.
+    return [*selection_callbacks(config, run_dir, info),
+            SaveGenerators(lambda m: {GENERATOR_FILE: m.generator}, run_dir),
             *example_callbacks(run_dir, valid, None, config, translate)]
+
+
+def validation_waveforms(root, source, config):
+    """Up to ``config["select_notes"]`` valid-split source notes, evenly spaced by note id, as waveforms."""
+    try:
+        notes = sorted(family_notes(root, "valid", source, config["source_instruments"]), key=lambda n: n.note_str)
+    except DataError:
+        return []
+    step = max(1, len(notes) // config["select_notes"])
+    return [audio.load(n.path) for n in notes[::step][:config["select_notes"]]]
+
+
+def selection_callbacks(config, run_dir, info):
+    """`SelectByJudge` when ``config["select_by"] == "judge"`` and the valid split has source notes; else none."""
+    if config.get("select_by", "last") != "judge" or info is None:
+        return []
+    waveforms = validation_waveforms(info["root"], info["source"], config)
+    if not waveforms:
+        raise DataError(f"select_by=judge needs {info['source']} notes in the valid split of {info['root']}")
+    return [SelectByJudge(waveforms, info["target"], lambda m: m.generator, save_generator,
+                          os.path.join(run_dir, BEST_GENERATOR_FILE), config["freq_bins"], config["frames"],
+                          phase=config["phase"], judge=config.get("judge"), log_dir=os.path.join(run_dir, "logs"))]
 
 
 def export_metadata(config, info, run_dir, source, target, generator_file):
@@ -463,14 +490,19 @@ def export_metadata(config, info, run_dir, source, target, generator_file):
 
 
 def finish(model, config, info, run_dir):
-    """Save ``generator.keras`` and export it as ``cgan_SOURCE_to_TARGET``."""
+    """Save ``generator.keras`` and export ``cgan_SOURCE_to_TARGET``: the last epoch's generator, or with
+    ``select_by="judge"`` the best-judged epoch's (``generator_best.keras``)."""
     from soundtransform import export
 
     path = os.path.join(run_dir, GENERATOR_FILE)
     save_generator(model.generator, path)
     source, target = info["source"], info["target"]
-    name = f"cgan_{source}_to_{target}"
-    version_dir = export.export_generator(
-        model.generator, name, export_metadata(config, info, run_dir, source, target, path),
-        base_dir=config["export_dir"], phase=config["phase"])
-    return {"generator": path, "export": version_dir}
+    generator, metadata = model.generator, export_metadata(config, info, run_dir, source, target, path)
+    best_path = os.path.join(run_dir, BEST_GENERATOR_FILE)
+    best = SelectByJudge.read_best(best_path) if config.get("select_by", "last") == "judge" else None
+    if best is not None:
+        generator = keras.saving.load_model(best_path, compile=False)
+        metadata.update(generator_file=os.path.abspath(best_path), selected=best)
+    version_dir = export.export_generator(generator, f"cgan_{source}_to_{target}", metadata,
+                                          base_dir=config["export_dir"], phase=config["phase"])
+    return {"generator": path, "export": version_dir, "selected": best}

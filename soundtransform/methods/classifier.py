@@ -274,7 +274,7 @@ def load_classifier(path):
         raise DataError(f"cannot load classifier {path}: {str(exc).splitlines()[0]}") from None
 
 
-def callbacks(model, config, run_dir, valid):
+def callbacks(model, config, run_dir, valid, info=None):
     out = [SaveClassifier(os.path.join(run_dir, ARTIFACT))]
     if valid is not None:
         out.append(KeepBest(run_dir))

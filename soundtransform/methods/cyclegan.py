@@ -289,7 +289,7 @@ def generator_files(source, target):
             f"generator_{target}_to_{source}.keras": "generator_f"}
 
 
-def callbacks(model, config, run_dir, valid):
+def callbacks(model, config, run_dir, valid, info=None):
     from soundtransform.train import load_config
 
     run = load_config(run_dir) or {}

@@ -202,7 +202,7 @@ def build(config, info):
     return model
 
 
-def callbacks(model, config, run_dir, valid):
+def callbacks(model, config, run_dir, valid, info=None):
     if valid is None:
         return []
     images = np.stack([image.numpy() for image in valid.take(config.get("examples", 4))])
