@@ -100,3 +100,18 @@ def test_phrases_asked_for_but_none_rendered(dataset):
             module.make_datasets(dataset, config, source="flute", target="keyboard")
     with pytest.raises(ParameterError, match="train_on"):
         cgan.make_datasets(dataset, presets.resolve("cgan", "tiny", train_on="melodies"), "flute", "keyboard")
+
+
+def test_judge_selection_hears_notes_and_phrase_windows(notes_and_phrases):
+    config = presets.resolve("cgan", "tiny", train_on="both", select_notes=3)
+    samples = audio.frames_to_samples(config["frames"])
+    heard = {use: cgan.validation_waveforms(notes_and_phrases, "flute", {**config, "train_on": use})
+             for use in ("notes", "phrases", "both")}
+    valid_notes = cgan.family_notes(notes_and_phrases, "valid", "flute")
+    valid_phrases = cgan.family_phrases(notes_and_phrases, "valid", "flute")
+    assert len(heard["notes"]) == min(3, len(valid_notes))
+    assert len(heard["phrases"]) == 3 and all(len(y) == samples for y in heard["phrases"])
+    assert len(heard["both"]) == len(heard["notes"]) + len(heard["phrases"])
+    # The phrase windows are cut from the valid flute phrases, the first from the first one's start.
+    np.testing.assert_array_equal(heard["phrases"][0], audio.load(valid_phrases[0].path)[:samples])
+    assert all(any(np.array_equal(a, b) for b in heard["both"]) for a in heard["notes"] + heard["phrases"])

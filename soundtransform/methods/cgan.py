@@ -453,22 +453,44 @@ def callbacks(model, config, run_dir, valid, info=None):
 
 
 def validation_waveforms(root, source, config):
-    """Up to ``config["select_notes"]`` valid-split source notes, evenly spaced by note id, as waveforms."""
-    try:
-        notes = sorted(family_notes(root, "valid", source, config["source_instruments"]), key=lambda n: n.note_str)
-    except DataError:
-        return []
-    step = max(1, len(notes) // config["select_notes"])
-    return [audio.load(n.path) for n in notes[::step][:config["select_notes"]]]
+    """What `SelectByJudge` converts: valid-split source sounds of unseen instruments, as waveforms.
+
+    Up to ``config["select_notes"]`` notes (unless ``train_on="phrases"``)
+    and, unless ``train_on="notes"``, as many ``frames``-long windows of
+    phrases; each evenly spaced over the sorted list.
+    """
+    use, count = train_on(config), config["select_notes"]
+    out = []
+    if use != "phrases":
+        try:
+            notes = family_notes(root, "valid", source, config["source_instruments"])
+        except DataError:
+            notes = []
+        out += [audio.load(n.path) for n in _evenly(sorted(notes, key=lambda n: n.note_str), count)]
+    if use != "notes":
+        try:
+            found = family_phrases(root, "valid", source, config["source_instruments"])
+        except DataError:
+            found = []
+        samples = audio.frames_to_samples(config["frames"])
+        pieces = [y[start:start + samples] for y in (audio.load(p.path) for p in found)
+                  for start in range(0, max(1, len(y) - samples // 2), samples)]
+        out += _evenly(pieces, count)
+    return out
+
+
+def _evenly(items, count):
+    """At most ``count`` of ``items``, evenly spaced."""
+    return list(items[::max(1, len(items) // count)][:count])
 
 
 def selection_callbacks(config, run_dir, info):
-    """`SelectByJudge` when ``config["select_by"] == "judge"`` and the valid split has source notes; else none."""
+    """`SelectByJudge` when ``config["select_by"] == "judge"``, else none."""
     if config.get("select_by", "last") != "judge" or info is None:
         return []
     waveforms = validation_waveforms(info["root"], info["source"], config)
     if not waveforms:
-        raise DataError(f"select_by=judge needs {info['source']} notes in the valid split of {info['root']}")
+        raise DataError(f"select_by=judge needs {info['source']} sounds in the valid split of {info['root']}")
     return [SelectByJudge(waveforms, info["target"], lambda m: m.generator, save_generator,
                           os.path.join(run_dir, BEST_GENERATOR_FILE), config["freq_bins"], config["frames"],
                           phase=config["phase"], judge=config.get("judge"), log_dir=os.path.join(run_dir, "logs"))]
