@@ -63,7 +63,8 @@ class SelectByJudge(keras.callbacks.Callback):
     would (source phase or Griffin-Lim), asks the judge for their family, and
     saves the generator whenever the share judged as the target is the best so
     far (ties broken by the mean target probability).  The score goes into
-    the epoch's logs as ``val_judged_target`` and to TensorBoard.
+    the epoch's logs as ``val_judged_NAME`` and ``val_NAME_probability`` and
+    to TensorBoard.
 
     Parameters
     ----------
@@ -86,10 +87,13 @@ class SelectByJudge(keras.callbacks.Callback):
         See `evaluate.load_judge`; default the shipped judge.
     log_dir : str, optional
         TensorBoard folder for the score.
+    name : str
+        What the logs call the target: ``"target"`` (cgan) or, for a
+        CycleGAN's two directions, each one's target family.
     """
 
     def __init__(self, waveforms, target, generator, save, path, freq_bins, frames, phase="source",
-                 judge=None, log_dir=None, batch_size=16):
+                 judge=None, log_dir=None, batch_size=16, name="target"):
         super().__init__()
         from soundtransform import data, evaluate
 
@@ -103,6 +107,7 @@ class SelectByJudge(keras.callbacks.Callback):
         self.phase = phase
         self.judge = evaluate.load_judge(judge)
         self.batch_size = batch_size
+        self.name = name
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation")) if log_dir else None
         self.best = self.read_best(path)
 
@@ -137,11 +142,11 @@ class SelectByJudge(keras.callbacks.Callback):
         generator = self.generator(self.model)
         judged, probability = self.score(generator)
         if logs is not None:
-            logs.update(val_judged_target=judged, val_target_probability=probability)
+            logs.update({f"val_judged_{self.name}": judged, f"val_{self.name}_probability": probability})
         if self.writer is not None:
             with self.writer.as_default(step=epoch):
-                tf.summary.scalar("judged_target", judged)
-                tf.summary.scalar("target_probability", probability)
+                tf.summary.scalar(f"judged_{self.name}", judged)
+                tf.summary.scalar(f"{self.name}_probability", probability)
             self.writer.flush()
         best = self.best
         if best is None or (judged, probability) > (best["val_judged_target"], best["val_target_probability"]):

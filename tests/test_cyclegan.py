@@ -1,5 +1,6 @@
 """CycleGAN on a few real rendered notes: fit steps, both exports, resume, errors."""
 
+import json
 import os
 
 import keras
@@ -9,7 +10,7 @@ import tensorflow as tf
 
 from soundtransform import audio, export, presets, train
 from soundtransform.errors import DataError, ParameterError
-from soundtransform.methods import cyclegan
+from soundtransform.methods import cgan, cyclegan
 from test_cgan import fit_changes_every_network
 
 
@@ -69,3 +70,23 @@ def test_train_exports_both_directions_and_resumes(dataset, tmp_path):
 def test_bad_families_fail_in_one_line(dataset, source, target, error, message):
     with pytest.raises(error, match=message):
         cyclegan.make_datasets(dataset, presets.resolve("cyclegan", "tiny"), source=source, target=target)
+
+
+def test_judge_selection_keeps_each_directions_best_epoch(dataset, tmp_path):
+    run_dir, exported = tmp_path / "run", str(tmp_path / "exported")
+    result = train.train("cyclegan", dataset, run_dir=str(run_dir), preset="tiny", source="flute",
+                         target="keyboard", progress=False, export_dir=exported, select_by="judge", epochs=2)
+    history = result["history"]
+    for a, b in (("flute", "keyboard"), ("keyboard", "flute")):
+        scores = list(zip(history[f"val_judged_{b}"], history[f"val_{b}_probability"]))
+        assert len(scores) == 2 and all(0 <= j <= 1 and 0 <= p <= 1 for j, p in scores)
+        best_path = run_dir / cgan.best_file(f"generator_{a}_to_{b}.keras")
+        best = json.load(open(str(best_path) + ".json"))
+        assert best["epoch"] == 1 + max(range(2), key=lambda i: scores[i])
+        metadata = export.read_metadata(result[f"export_{a}_to_{b}"])
+        assert metadata["selected"] == best and metadata["generator_file"] == str(best_path)
+        generator = keras.saving.load_model(best_path, compile=False)
+        images = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+        served = tf.saved_model.load(result[f"export_{a}_to_{b}"]).signatures["transform_images"]
+        np.testing.assert_allclose(served(images=tf.constant(images))["images"].numpy(),
+                                   generator(images, training=False).numpy(), atol=1e-5)

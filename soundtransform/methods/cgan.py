@@ -28,8 +28,16 @@ from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.unet import UNet
 
 GENERATOR_FILE = "generator.keras"
-BEST_GENERATOR_FILE = "generator_best.keras"  # the epoch the judge liked best (select_by="judge")
 SELECT_BY = ("last", "judge")  # which epoch's generator a run exports
+
+
+def best_file(filename):
+    """Where `SelectByJudge` keeps the best-judged epoch of ``filename``: ``generator.keras -> generator_best.keras``."""
+    stem, ext = os.path.splitext(filename)
+    return f"{stem}_best{ext}"
+
+
+BEST_GENERATOR_FILE = best_file(GENERATOR_FILE)
 METRICS_FILE = "metrics.json"  # the last epoch's logs; export.export_run reads it too
 TRAIN_ON = ("notes", "phrases", "both")  # what the GANs train on: NSynth notes, windows of phrases, or both
 
@@ -452,24 +460,26 @@ def callbacks(model, config, run_dir, valid, info=None):
             *example_callbacks(run_dir, valid, None, config, translate)]
 
 
-def validation_waveforms(root, source, config):
-    """What `SelectByJudge` converts: valid-split source sounds of unseen instruments, as waveforms.
+def validation_waveforms(root, source, config, instruments=None):
+    """What `SelectByJudge` converts: valid-split ``source`` sounds of unseen instruments, as waveforms.
 
     Up to ``config["select_notes"]`` notes (unless ``train_on="phrases"``)
     and, unless ``train_on="notes"``, as many ``frames``-long windows of
-    phrases; each evenly spaced over the sorted list.
+    phrases; each evenly spaced over the sorted list.  ``instruments``
+    (default ``config["source_instruments"]``) as for `family_notes`.
     """
     use, count = train_on(config), config["select_notes"]
+    instruments = instruments or config["source_instruments"]
     out = []
     if use != "phrases":
         try:
-            notes = family_notes(root, "valid", source, config["source_instruments"])
+            notes = family_notes(root, "valid", source, instruments)
         except DataError:
             notes = []
         out += [audio.load(n.path) for n in _evenly(sorted(notes, key=lambda n: n.note_str), count)]
     if use != "notes":
         try:
-            found = family_phrases(root, "valid", source, config["source_instruments"])
+            found = family_phrases(root, "valid", source, instruments)
         except DataError:
             found = []
         samples = audio.frames_to_samples(config["frames"])
@@ -491,9 +501,14 @@ def selection_callbacks(config, run_dir, info):
     waveforms = validation_waveforms(info["root"], info["source"], config)
     if not waveforms:
         raise DataError(f"select_by=judge needs {info['source']} sounds in the valid split of {info['root']}")
-    return [SelectByJudge(waveforms, info["target"], lambda m: m.generator, save_generator,
-                          os.path.join(run_dir, BEST_GENERATOR_FILE), config["freq_bins"], config["frames"],
-                          phase=config["phase"], judge=config.get("judge"), log_dir=os.path.join(run_dir, "logs"))]
+    return [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator, BEST_GENERATOR_FILE)]
+
+
+def judge_selection(config, run_dir, waveforms, target, generator, filename, name="target"):
+    """A `SelectByJudge` that keeps ``RUN_DIR/filename``, with the run's size, phase and judge."""
+    return SelectByJudge(waveforms, target, generator, save_generator, os.path.join(run_dir, filename),
+                         config["freq_bins"], config["frames"], phase=config["phase"], judge=config.get("judge"),
+                         log_dir=os.path.join(run_dir, "logs"), name=name)
 
 
 def export_metadata(config, info, run_dir, source, target, generator_file):
@@ -519,12 +534,22 @@ def finish(model, config, info, run_dir):
     path = os.path.join(run_dir, GENERATOR_FILE)
     save_generator(model.generator, path)
     source, target = info["source"], info["target"]
-    generator, metadata = model.generator, export_metadata(config, info, run_dir, source, target, path)
-    best_path = os.path.join(run_dir, BEST_GENERATOR_FILE)
-    best = SelectByJudge.read_best(best_path) if config.get("select_by", "last") == "judge" else None
-    if best is not None:
-        generator = keras.saving.load_model(best_path, compile=False)
-        metadata.update(generator_file=os.path.abspath(best_path), selected=best)
+    metadata = export_metadata(config, info, run_dir, source, target, path)
+    generator = selected_generator(model.generator, config, run_dir, GENERATOR_FILE, metadata)
     version_dir = export.export_generator(generator, f"cgan_{source}_to_{target}", metadata,
                                           base_dir=config["export_dir"], phase=config["phase"])
-    return {"generator": path, "export": version_dir, "selected": best}
+    return {"generator": path, "export": version_dir, "selected": metadata.get("selected")}
+
+
+def selected_generator(generator, config, run_dir, filename, metadata):
+    """What a run exports: with ``select_by="judge"`` the best-judged epoch's generator, else ``generator``.
+
+    The export's ``metadata`` then records the selection (``selected``: epoch
+    and score) and the file it came from.
+    """
+    best_path = os.path.join(run_dir, best_file(filename))
+    best = SelectByJudge.read_best(best_path) if config.get("select_by", "last") == "judge" else None
+    if best is None:
+        return generator
+    metadata.update(generator_file=os.path.abspath(best_path), selected=best)
+    return keras.saving.load_model(best_path, compile=False)

@@ -195,6 +195,7 @@ def make_datasets(root, config, source=None, target=None):
     info : dict
     """
     cgan.check_families("cyclegan", source, target)
+    check_choice("select_by", config.get("select_by", "last"), cgan.SELECT_BY)
     use = cgan.train_on(config)
     targets, target_phrases = [], []
     if use != "phrases":
@@ -299,12 +300,36 @@ def callbacks(model, config, run_dir, valid, info=None):
         fake_y = model.generator_g(images, training=False)
         return {"output": fake_y.numpy(), "cycled": model.generator_f(fake_y, training=False).numpy()}
 
-    return [cgan.SaveGenerators(lambda m: {f: getattr(m, attr) for f, attr in files.items()}, run_dir),
+    # Selection first: its scores join the epoch's logs that SaveGenerators writes.
+    return [*selection_callbacks(config, run_dir, info, files),
+            cgan.SaveGenerators(lambda m: {f: getattr(m, attr) for f, attr in files.items()}, run_dir),
             *cgan.example_callbacks(run_dir, valid, None, config, translate)]
 
 
+def selection_callbacks(config, run_dir, info, files):
+    """With ``select_by="judge"``, one `callbacks.SelectByJudge` per direction, else none.
+
+    Each direction keeps its own best epoch: G is judged on valid-split source
+    notes, F on valid-split target notes (instruments neither saw), and the
+    logs call the scores after each direction's target (``val_judged_keyboard``).
+    """
+    if config.get("select_by", "last") != "judge" or info is None:
+        return []
+    out = []
+    for filename, attr in files.items():
+        a, b = (info["source"], info["target"]) if attr == "generator_g" else (info["target"], info["source"])
+        waveforms = cgan.validation_waveforms(info["root"], a, config,
+                                              config["source_instruments"] if attr == "generator_g" else "all")
+        if not waveforms:
+            raise DataError(f"select_by=judge needs {a} sounds in the valid split of {info['root']}")
+        out.append(cgan.judge_selection(config, run_dir, waveforms, b, lambda m, attr=attr: getattr(m, attr),
+                                        cgan.best_file(filename), name=b))
+    return out
+
+
 def finish(model, config, info, run_dir):
-    """Save both generators and export ``cyclegan_SOURCE_to_TARGET`` and the reverse."""
+    """Save both generators and export ``cyclegan_SOURCE_to_TARGET`` and the reverse: the last epoch's,
+    or with ``select_by="judge"`` each direction's best-judged epoch."""
     from soundtransform import export
 
     source, target = info["source"], info["target"]
@@ -314,9 +339,10 @@ def finish(model, config, info, run_dir):
         a, b = (source, target) if attr == "generator_g" else (target, source)
         path = os.path.join(run_dir, filename)
         cgan.save_generator(generator, path)
-        version_dir = export.export_generator(
-            generator, f"cyclegan_{a}_to_{b}", cgan.export_metadata(config, info, run_dir, a, b, path),
-            base_dir=config["export_dir"], phase=config["phase"])
+        metadata = cgan.export_metadata(config, info, run_dir, a, b, path)
+        generator = cgan.selected_generator(generator, config, run_dir, filename, metadata)
+        version_dir = export.export_generator(generator, f"cyclegan_{a}_to_{b}", metadata,
+                                              base_dir=config["export_dir"], phase=config["phase"])
         out[f"generator_{a}_to_{b}"] = path
         out[f"export_{a}_to_{b}"] = version_dir
     return out
