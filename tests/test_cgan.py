@@ -151,7 +151,15 @@ def test_judge_selection_exports_the_best_judged_epoch(dataset, tmp_path):
     assert again["epoch"] == (3 if third > max(scores) else best["epoch"])
 
 
-def test_judge_selection_needs_valid_source_notes(dataset, tmp_path):
-    with pytest.raises(ParameterError, match="select_by"):
+def test_unknown_select_by_fails_before_the_run_starts(dataset, tmp_path):
+    with pytest.raises(ParameterError, match="unknown select_by 'best'; choose one of: last, judge"):
         train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
                     target="keyboard", progress=False, select_by="best")
+    assert not (tmp_path / "run").exists()
+
+
+def test_judge_selection_needs_valid_source_sounds(dataset, tmp_path):
+    config = presets.resolve("cgan", "tiny", select_by="judge")
+    info = {"root": dataset, "source": "guitar", "target": "keyboard"}  # the dataset has no guitars
+    with pytest.raises(DataError, match="select_by=judge needs guitar sounds in the valid split"):
+        cgan.selection_callbacks(config, str(tmp_path), info)
