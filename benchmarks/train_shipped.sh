@@ -18,7 +18,7 @@
 # faster 22-25 min, cgan 26 min idle, cyclegan 52 min, evaluate 5-10 min a model.
 # A real NSynth download works the same way: pass its folder as DATA_DIR and skip `data`.
 set -euo pipefail
-DATA=${1:-/work/data/sf}
+DATA=$(realpath -m "${1:-/work/data/sf}")
 shift || true
 STEPS=${*:-data classifiers faster cgan cyclegan evaluate}
 RUNS=${RUNS:-runs}

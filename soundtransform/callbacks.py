@@ -150,6 +150,9 @@ class SelectByJudge(keras.callbacks.Callback):
             self.writer.flush()
         best = self.best
         if best is None or (judged, probability) > (best["val_judged_target"], best["val_target_probability"]):
+            # Remove the old record first: a run killed between the writes then finds no best, not a wrong one.
+            if os.path.exists(self.path + ".json"):
+                os.remove(self.path + ".json")
             self.save(generator, self.path)
             self.best = {"epoch": epoch + 1, "val_judged_target": judged, "val_target_probability": probability}
             write_text(self.path + ".json", json.dumps(self.best, indent=1))

@@ -587,7 +587,8 @@ def find_run_generator(path):
     A run folder (``train.py``'s ``--run-dir``) holds ``config.json`` and the
     method's generator: ``generator.keras`` (cgan, faster) or
     ``generator_SOURCE_to_TARGET.keras`` (cyclegan: the run's own direction is
-    taken; pass the other file to export the reverse).
+    taken; pass the other file to export the reverse).  A run trained with
+    ``select_by="judge"`` gives its best-judged generator (``*_best.keras``).
 
     Returns
     -------
@@ -602,11 +603,15 @@ def find_run_generator(path):
         return path, _direction(path, _read_run_info(os.path.dirname(os.path.abspath(path))))
     if not os.path.isdir(path):
         raise DataError(f"no such run folder or generator file: {path}")
+    from soundtransform.methods.cgan import best_file
+
     run = _read_run_info(path)
     generators = sorted(f for f in os.listdir(path) if f.startswith("generator") and f.endswith(".keras"))
     preferred = ["generator.keras"]
     if run.get("source") and run.get("target"):
         preferred.append(f"generator_{run['source']}_to_{run['target']}.keras")
+    if run.get("config", {}).get("select_by") == "judge":  # the epoch the judge chose, as training exported
+        preferred = [best_file(name) for name in preferred] + preferred
     for name in preferred + generators:
         if name in generators:
             return os.path.join(path, name), _direction(name, run)
@@ -615,7 +620,7 @@ def find_run_generator(path):
 
 def _direction(generator_path, run):
     """``run`` with source and target read from a ``generator_A_to_B.keras`` file name."""
-    match = re.match(r"^generator_(\w+?)_to_(\w+)\.keras$", os.path.basename(generator_path))
+    match = re.match(r"^generator_(\w+?)_to_(\w+?)(?:_best)?\.keras$", os.path.basename(generator_path))
     if match:
         run = {**run, "source": match.group(1), "target": match.group(2)}
     return run
@@ -652,6 +657,11 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
         with open(metrics, encoding="utf-8") as f:
             info["metrics"] = json.load(f)
     info["generator_file"] = os.path.abspath(generator_path)
+    from soundtransform.callbacks import SelectByJudge
+
+    selected = SelectByJudge.read_best(os.path.abspath(generator_path))
+    if selected is not None:
+        info["selected"] = selected
     info.update(metadata or {})
     if name is None:
         if not (info.get("method") and info.get("source") and info.get("target")):

@@ -143,6 +143,15 @@ def test_judge_selection_exports_the_best_judged_epoch(dataset, tmp_path):
     images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
     served = tf.saved_model.load(first["export"]).signatures["transform_images"](images=tf.constant(images))
     np.testing.assert_allclose(served["images"].numpy(), generator(images, training=False).numpy(), atol=1e-5)
+    last = keras.saving.load_model(run_dir / cgan.GENERATOR_FILE, compile=False)
+    if best["epoch"] != 2:  # then the export is not the last epoch's generator
+        assert not np.allclose(served["images"].numpy(), last(images, training=False).numpy(), atol=1e-5)
+    # `soundtransform export RUN_DIR` re-exports the same selected generator.
+    again = export.export_run(str(run_dir), base_dir=exported)
+    assert again.endswith(os.path.join("cgan_flute_to_keyboard", "2"))
+    assert export.read_metadata(again)["selected"] == best
+    reserved = tf.saved_model.load(again).signatures["transform_images"](images=tf.constant(images))
+    np.testing.assert_allclose(reserved["images"].numpy(), served["images"].numpy(), atol=1e-6)
 
     # A resumed run keeps comparing against the saved best.
     second = train.train("cgan", dataset, run_dir=str(run_dir), preset="tiny", progress=False, epochs=3)
@@ -163,3 +172,7 @@ def test_judge_selection_needs_valid_source_sounds(dataset, tmp_path):
     info = {"root": dataset, "source": "guitar", "target": "keyboard"}  # the dataset has no guitars
     with pytest.raises(DataError, match="select_by=judge needs guitar sounds in the valid split"):
         cgan.selection_callbacks(config, str(tmp_path), info)
+    with pytest.raises(DataError, match="select_by=judge needs guitar sounds in the valid split"):
+        train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="guitar",
+                    target="keyboard", progress=False, select_by="judge")
+    assert not (tmp_path / "run").exists()  # refused before the run started

@@ -90,3 +90,7 @@ def test_judge_selection_keeps_each_directions_best_epoch(dataset, tmp_path):
         served = tf.saved_model.load(result[f"export_{a}_to_{b}"]).signatures["transform_images"]
         np.testing.assert_allclose(served(images=tf.constant(images))["images"].numpy(),
                                    generator(images, training=False).numpy(), atol=1e-5)
+        # Re-exporting the best file keeps the direction's name (not ..._best) and the selection.
+        again = export.export_run(str(best_path), base_dir=exported)
+        assert os.path.dirname(again) == os.path.join(exported, f"cyclegan_{a}_to_{b}")
+        assert export.read_metadata(again)["selected"] == best

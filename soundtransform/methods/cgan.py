@@ -284,7 +284,7 @@ def make_datasets(root, config, source=None, target=None):
     info : dict
     """
     check_families("cgan", source, target)
-    check_choice("select_by", config.get("select_by", "last"), SELECT_BY)
+    check_validation_sounds(root, source, config)
     use = train_on(config)
     shape = (config["freq_bins"], config["frames"])
     targets, phrase_targets = [], []
@@ -460,33 +460,54 @@ def callbacks(model, config, run_dir, valid, info=None):
             *example_callbacks(run_dir, valid, None, config, translate)]
 
 
+def validation_sounds(root, family, config, instruments=None):
+    """The valid-split notes and phrases of ``family`` that `validation_waveforms` draws from.
+
+    ``instruments`` (default ``config["source_instruments"]``) as for
+    `family_notes`; notes unless ``train_on="phrases"``, phrases unless
+    ``train_on="notes"``.
+
+    Returns
+    -------
+    notes, phrases : list of `data.Note`, list of `phrases.Phrase` (either may be empty)
+    """
+    use = train_on(config)
+    instruments = instruments or config["source_instruments"]
+    notes, found = [], []
+    if use != "phrases":
+        try:
+            notes = sorted(family_notes(root, "valid", family, instruments), key=lambda n: n.note_str)
+        except DataError:
+            pass
+    if use != "notes":
+        try:
+            found = family_phrases(root, "valid", family, instruments)
+        except DataError:
+            pass
+    return notes, found
+
+
+def check_validation_sounds(root, family, config, instruments=None):
+    """With ``select_by="judge"``, fail before training if the valid split has no ``family`` sounds to judge."""
+    check_choice("select_by", config.get("select_by", "last"), SELECT_BY)
+    if config.get("select_by", "last") == "judge" and not any(validation_sounds(root, family, config, instruments)):
+        raise DataError(f"select_by=judge needs {family} sounds in the valid split of {root}; "
+                        f"add some, or use --set select_by=last")
+
+
 def validation_waveforms(root, source, config, instruments=None):
     """What `SelectByJudge` converts: valid-split ``source`` sounds of unseen instruments, as waveforms.
 
-    Up to ``config["select_notes"]`` notes (unless ``train_on="phrases"``)
-    and, unless ``train_on="notes"``, as many ``frames``-long windows of
-    phrases; each evenly spaced over the sorted list.  ``instruments``
-    (default ``config["source_instruments"]``) as for `family_notes`.
+    Up to ``config["select_notes"]`` notes and as many ``frames``-long
+    windows of phrases (`validation_sounds`), each evenly spaced over the
+    sorted list.
     """
-    use, count = train_on(config), config["select_notes"]
-    instruments = instruments or config["source_instruments"]
-    out = []
-    if use != "phrases":
-        try:
-            notes = family_notes(root, "valid", source, instruments)
-        except DataError:
-            notes = []
-        out += [audio.load(n.path) for n in _evenly(sorted(notes, key=lambda n: n.note_str), count)]
-    if use != "notes":
-        try:
-            found = family_phrases(root, "valid", source, instruments)
-        except DataError:
-            found = []
-        samples = audio.frames_to_samples(config["frames"])
-        pieces = [y[start:start + samples] for y in (audio.load(p.path) for p in found)
-                  for start in range(0, max(1, len(y) - samples // 2), samples)]
-        out += _evenly(pieces, count)
-    return out
+    notes, found = validation_sounds(root, source, config, instruments)
+    count = config["select_notes"]
+    samples = audio.frames_to_samples(config["frames"])
+    pieces = [y[start:start + samples] for y in (audio.load(p.path) for p in found)
+              for start in range(0, max(1, len(y) - samples // 2), samples)]
+    return [audio.load(n.path) for n in _evenly(notes, count)] + _evenly(pieces, count)
 
 
 def _evenly(items, count):
@@ -498,9 +519,8 @@ def selection_callbacks(config, run_dir, info):
     """`SelectByJudge` when ``config["select_by"] == "judge"``, else none."""
     if config.get("select_by", "last") != "judge" or info is None:
         return []
+    check_validation_sounds(info["root"], info["source"], config)
     waveforms = validation_waveforms(info["root"], info["source"], config)
-    if not waveforms:
-        raise DataError(f"select_by=judge needs {info['source']} sounds in the valid split of {info['root']}")
     return [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator, BEST_GENERATOR_FILE)]
 
 

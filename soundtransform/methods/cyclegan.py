@@ -195,7 +195,8 @@ def make_datasets(root, config, source=None, target=None):
     info : dict
     """
     cgan.check_families("cyclegan", source, target)
-    check_choice("select_by", config.get("select_by", "last"), cgan.SELECT_BY)
+    cgan.check_validation_sounds(root, source, config)
+    cgan.check_validation_sounds(root, target, config, "all")
     use = cgan.train_on(config)
     targets, target_phrases = [], []
     if use != "phrases":
@@ -318,10 +319,9 @@ def selection_callbacks(config, run_dir, info, files):
     out = []
     for filename, attr in files.items():
         a, b = (info["source"], info["target"]) if attr == "generator_g" else (info["target"], info["source"])
-        waveforms = cgan.validation_waveforms(info["root"], a, config,
-                                              config["source_instruments"] if attr == "generator_g" else "all")
-        if not waveforms:
-            raise DataError(f"select_by=judge needs {a} sounds in the valid split of {info['root']}")
+        instruments = config["source_instruments"] if attr == "generator_g" else "all"
+        cgan.check_validation_sounds(info["root"], a, config, instruments)
+        waveforms = cgan.validation_waveforms(info["root"], a, config, instruments)
         out.append(cgan.judge_selection(config, run_dir, waveforms, b, lambda m, attr=attr: getattr(m, attr),
                                         cgan.best_file(filename), name=b))
     return out
