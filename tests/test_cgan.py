@@ -164,6 +164,10 @@ def test_unknown_select_by_fails_before_the_run_starts(dataset, tmp_path):
     with pytest.raises(ParameterError, match="unknown select_by 'best'; choose one of: last, judge"):
         train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
                     target="keyboard", progress=False, select_by="best")
+    for count in (0, "many"):
+        with pytest.raises(ParameterError, match="select_notes must be a whole number of at least 1"):
+            train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
+                        target="keyboard", progress=False, select_by="judge", select_notes=count)
     assert not (tmp_path / "run").exists()
 
 

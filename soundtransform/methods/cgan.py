@@ -460,6 +460,23 @@ def callbacks(model, config, run_dir, valid, info=None):
             *example_callbacks(run_dir, valid, None, config, translate)]
 
 
+def selects_by_judge(config):
+    """Whether a run exports its best-judged epoch (``select_by="judge"``); checks the selection settings.
+
+    Raises
+    ------
+    ParameterError
+        ``select_by`` not in `SELECT_BY`, or ``select_notes`` not a positive integer.
+    """
+    check_choice("select_by", config.get("select_by", "last"), SELECT_BY)
+    if config.get("select_by", "last") != "judge":
+        return False
+    count = config.get("select_notes")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ParameterError(f"select_notes must be a whole number of at least 1, not {count!r}")
+    return True
+
+
 def validation_sounds(root, family, config, instruments=None):
     """The valid-split notes and phrases of ``family`` that `validation_waveforms` draws from.
 
@@ -469,7 +486,12 @@ def validation_sounds(root, family, config, instruments=None):
 
     Returns
     -------
-    notes, phrases : list of `data.Note`, list of `phrases.Phrase` (either may be empty)
+    notes, phrases : list of `data.Note`, list of `phrases.Phrase`
+
+    Raises
+    ------
+    DataError
+        Neither: the valid split has nothing of ``family`` to judge.
     """
     use = train_on(config)
     instruments = instruments or config["source_instruments"]
@@ -484,15 +506,16 @@ def validation_sounds(root, family, config, instruments=None):
             found = family_phrases(root, "valid", family, instruments)
         except DataError:
             pass
+    if not notes and not found:
+        raise DataError(f"select_by=judge needs {family} sounds in the valid split of {root}; "
+                        f"add some, or use --set select_by=last")
     return notes, found
 
 
 def check_validation_sounds(root, family, config, instruments=None):
     """With ``select_by="judge"``, fail before training if the valid split has no ``family`` sounds to judge."""
-    check_choice("select_by", config.get("select_by", "last"), SELECT_BY)
-    if config.get("select_by", "last") == "judge" and not any(validation_sounds(root, family, config, instruments)):
-        raise DataError(f"select_by=judge needs {family} sounds in the valid split of {root}; "
-                        f"add some, or use --set select_by=last")
+    if selects_by_judge(config):
+        validation_sounds(root, family, config, instruments)
 
 
 def validation_waveforms(root, source, config, instruments=None):
@@ -517,9 +540,8 @@ def _evenly(items, count):
 
 def selection_callbacks(config, run_dir, info):
     """`SelectByJudge` when ``config["select_by"] == "judge"``, else none."""
-    if config.get("select_by", "last") != "judge" or info is None:
+    if info is None or not selects_by_judge(config):
         return []
-    check_validation_sounds(info["root"], info["source"], config)
     waveforms = validation_waveforms(info["root"], info["source"], config)
     return [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator, BEST_GENERATOR_FILE)]
 
@@ -568,7 +590,7 @@ def selected_generator(generator, config, run_dir, filename, metadata):
     and score) and the file it came from.
     """
     best_path = os.path.join(run_dir, best_file(filename))
-    best = SelectByJudge.read_best(best_path) if config.get("select_by", "last") == "judge" else None
+    best = SelectByJudge.read_best(best_path) if selects_by_judge(config) else None
     if best is None:
         return generator
     metadata.update(generator_file=os.path.abspath(best_path), selected=best)

@@ -314,13 +314,12 @@ def selection_callbacks(config, run_dir, info, files):
     notes, F on valid-split target notes (instruments neither saw), and the
     logs call the scores after each direction's target (``val_judged_keyboard``).
     """
-    if config.get("select_by", "last") != "judge" or info is None:
+    if info is None or not cgan.selects_by_judge(config):
         return []
     out = []
     for filename, attr in files.items():
         a, b = (info["source"], info["target"]) if attr == "generator_g" else (info["target"], info["source"])
         instruments = config["source_instruments"] if attr == "generator_g" else "all"
-        cgan.check_validation_sounds(info["root"], a, config, instruments)
         waveforms = cgan.validation_waveforms(info["root"], a, config, instruments)
         out.append(cgan.judge_selection(config, run_dir, waveforms, b, lambda m, attr=attr: getattr(m, attr),
                                         cgan.best_file(filename), name=b))
