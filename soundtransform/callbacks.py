@@ -76,9 +76,10 @@ class SelectByJudge(keras.callbacks.Callback):
         ``generator(model) -> keras.Model``, the network to judge and save.
     save : callable
         ``save(generator, path)``, e.g. `methods.cgan.save_generator`.
-    path : str
+    path : str or None
         Where the best generator goes; ``path + ".json"`` records its epoch and
-        score, so a resumed run keeps comparing against it.
+        score, so a resumed run keeps comparing against it.  None: score and
+        log only, keep nothing.
     freq_bins, frames : int
         The generator's input size.
     phase : {"source", "griffin-lim"}
@@ -109,7 +110,7 @@ class SelectByJudge(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.name = name
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation")) if log_dir else None
-        self.best = self.read_best(path)
+        self.best = self.read_best(path) if path else None
 
     @staticmethod
     def read_best(path):
@@ -148,6 +149,8 @@ class SelectByJudge(keras.callbacks.Callback):
                 tf.summary.scalar(f"judged_{self.name}", judged)
                 tf.summary.scalar(f"{self.name}_probability", probability)
             self.writer.flush()
+        if self.path is None:
+            return
         best = self.best
         if best is None or (judged, probability) > (best["val_judged_target"], best["val_target_probability"]):
             # Remove the old record first: a run killed between the writes then finds no best, not a wrong one.

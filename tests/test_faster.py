@@ -89,3 +89,38 @@ def test_train_cli_needs_both_families(dataset, tmp_path):
                      "--run-dir", tmp_path / "run")
     assert result.returncode == 2, result.stderr
     assert "Error:" in result.stderr and "--target" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_pitch_style_targets_pair_each_note_with_a_same_pitch_target(dataset, classifier_path):
+    import tensorflow as tf
+
+    from soundtransform import data, losses, train
+    from soundtransform.methods import faster
+
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target="pitch")
+    train_ds, valid_ds, info = faster.make_datasets(dataset, config, source="flute", target="keyboard")
+    flutes = data.select(data.read_split(dataset, "train"), families=["flute"])
+    assert info["train_notes"] == len(flutes) and len(info["target_instruments"]) == 1
+    source, target = next(iter(train_ds))
+    assert source.shape == target.shape == (config["freq_bins"], config["frames"], 1)
+    model = faster.build(config, info)
+    images, style_images = (tf.stack(x) for x in zip(*[(s, t) for s, t in train_ds.take(2)]))
+    # Each input's style terms are its own target note's, not the family mean's.
+    grams, energy, frequency = model.style_targets(style_images)
+    assert energy.shape == (2, config["frames"]) and frequency.shape == (2, config["freq_bins"])
+    np.testing.assert_allclose(energy.numpy(), losses.temporal_envelope(style_images).numpy())
+    outputs = model.transform_net(images)
+    _, own = model.perceptual_losses(images, outputs, style_images)
+    _, family = model.perceptual_losses(images, outputs)
+    assert float(own["energy"]) != pytest.approx(float(family["energy"]))
+    history = model.fit(train.batch(train_ds, config, training=True), epochs=1, steps_per_epoch=1, verbose=0)
+    assert all(np.isfinite(v[0]) for v in history.history.values())
+
+
+def test_unknown_style_target_is_refused(dataset, classifier_path):
+    from soundtransform.errors import ParameterError
+    from soundtransform.methods import faster
+
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target="note")
+    with pytest.raises(ParameterError, match="unknown style_target 'note'; choose one of: family, pitch"):
+        faster.make_datasets(dataset, config, source="flute", target="keyboard")

@@ -25,6 +25,7 @@ from soundtransform.callbacks import ExampleSpectrograms, SelectByJudge
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import atomic_path, write_text
 from soundtransform.networks.patchgan import PatchGAN
+from soundtransform.methods.weight_average import WeightAverage
 from soundtransform.networks.unet import UNet
 
 GENERATOR_FILE = "generator.keras"
@@ -58,19 +59,28 @@ class CGAN(keras.Model):
         eq. 4: ``G* = arg min_G max_D L_cGAN(G, D) + lambda L_L1(G)``).
     gan_mode : {"bce", "lsgan"}
         The adversarial loss (`losses.adversarial_loss`); pix2pix uses ``"bce"``.
+    ema_decay : float, optional
+        Keep an exponential moving average of the generator's weights
+        (`ema_generator`, Karras et al. 2018; Yazici et al. 2019), updated
+        after every step with decay ``min(ema_decay, (1 + t) / (10 + t))`` at
+        step ``t``.  GAN generators swing from epoch to epoch; the average
+        swings less.  None: no average; `export_generator` is the generator.
 
     Call
     ----
     images : [batch, freq, frames, 1] source images -> generated target images.
     """
 
-    def __init__(self, generator, discriminator, lambda_l1=100.0, gan_mode="bce", **kwargs):
+    def __init__(self, generator, discriminator, lambda_l1=100.0, gan_mode="bce", ema_decay=None, **kwargs):
         super().__init__(**kwargs)
         check_choice("gan_mode", gan_mode, losses.GAN_MODES)
+        check_ema_decay(ema_decay)
         self.generator = generator
         self.discriminator = discriminator
         self.lambda_l1 = float(lambda_l1)
         self.gan_mode = gan_mode
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.ema_generator = WeightAverage(generator, self.ema_decay, name="ema_generator") if ema_decay is not None else None
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.g_gan_loss_tracker = keras.metrics.Mean(name="g_gan_loss")
@@ -91,6 +101,11 @@ class CGAN(keras.Model):
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.g_gan_loss_tracker, self.l1_loss_tracker]
+
+    @property
+    def export_generator(self):
+        """What a run judges, saves and exports: the weight average when ``ema_decay`` is set, else the generator."""
+        return self.ema_generator.average if self.ema_generator is not None else self.generator
 
     def call(self, images, training=False):
         return self.generator(images, training=training)
@@ -134,6 +149,9 @@ class CGAN(keras.Model):
         d_loss = self.train_discriminator(source, target)
         # 2. G learns to fool the updated D while staying near the real target.
         g_loss, g_gan_loss, l1_loss = self.train_generator(source, target)
+        # 3. the moving average of G's weights follows the updated G.
+        if self.ema_generator is not None:
+            self.ema_generator.update(self.generator, self.generator_optimizer.iterations)
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.g_gan_loss_tracker.update_state(g_gan_loss)
@@ -162,6 +180,7 @@ class CGAN(keras.Model):
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "lambda_l1": self.lambda_l1,
             "gan_mode": self.gan_mode,
+            "ema_decay": self.ema_decay,
         }
 
     @classmethod
@@ -170,6 +189,14 @@ class CGAN(keras.Model):
         for key in ("generator", "discriminator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def check_ema_decay(value):
+    """``ema_decay`` is None or a number strictly between 0 and 1; `ParameterError` otherwise."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+        raise ParameterError(f"ema_decay must be between 0 and 1 (exclusive) or None, not {value!r}")
 
 
 # ------------------------------------------------------------------- data
@@ -284,6 +311,7 @@ def make_datasets(root, config, source=None, target=None):
     info : dict
     """
     check_families("cgan", source, target)
+    check_ema_decay(config.get("ema_decay"))
     check_validation_sounds(root, source, config)
     use = train_on(config)
     shape = (config["freq_bins"], config["frames"])
@@ -311,7 +339,7 @@ def make_datasets(root, config, source=None, target=None):
                 )
             pairs_of[split] = pairs
             if pairs:
-                parts.append((_pair_dataset(pairs, shape), len(pairs)))
+                parts.append((pair_dataset(pairs, shape), len(pairs)))
         if use != "notes":
             try:
                 sources = family_phrases(root, split, source, config["source_instruments"])
@@ -341,7 +369,7 @@ def make_datasets(root, config, source=None, target=None):
     return datasets[0], datasets[1], info
 
 
-def _pair_dataset(pairs, shape):
+def pair_dataset(pairs, shape):
     sources = data.image_dataset([s.path for s, _ in pairs], freq_bins=shape[0], frames=shape[1])
     targets = data.image_dataset([t.path for _, t in pairs], freq_bins=shape[0], frames=shape[1])
     return tf.data.Dataset.zip((sources, targets))
@@ -384,7 +412,8 @@ def build(config, info):
                      dropout=config["dropout"], name="generator")
     discriminator = PatchGAN(shape[:2] + (2,), ndf=config["ndf"], n_layers=config["n_layers"],
                              norm=config["norm"], name="discriminator")
-    model = CGAN(generator, discriminator, lambda_l1=config["lambda_l1"], gan_mode=config["gan_mode"])
+    model = CGAN(generator, discriminator, lambda_l1=config["lambda_l1"], gan_mode=config["gan_mode"],
+                 ema_decay=config.get("ema_decay"))
     model.compile(generator_optimizer=adam(config), discriminator_optimizer=adam(config),
                   jit_compile=config["jit_compile"])
     model.build((None,) + shape)
@@ -452,11 +481,11 @@ def example_callbacks(run_dir, valid, train, config, translate):
 
 def callbacks(model, config, run_dir, valid, info=None):
     def translate(model, images):
-        return {"output": model.generator(images, training=False).numpy()}
+        return {"output": model.export_generator(images, training=False).numpy()}
 
     # Selection first: its score joins the epoch's logs that SaveGenerators writes.
     return [*selection_callbacks(config, run_dir, info),
-            SaveGenerators(lambda m: {GENERATOR_FILE: m.generator}, run_dir),
+            SaveGenerators(lambda m: {GENERATOR_FILE: m.export_generator}, run_dir),
             *example_callbacks(run_dir, valid, None, config, translate)]
 
 
@@ -543,14 +572,24 @@ def selection_callbacks(config, run_dir, info):
     if info is None or not selects_by_judge(config):
         return []
     waveforms = validation_waveforms(info["root"], info["source"], config)
-    return [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator, BEST_GENERATOR_FILE)]
+    found = [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.export_generator,
+                             BEST_GENERATOR_FILE)]
+    if config.get("ema_decay") is not None:
+        # The raw generator is scored too (``val_judged_raw``), never kept: what the average adds, epoch by epoch.
+        found.append(judge_selection(config, None, waveforms, info["target"], lambda m: m.generator, None,
+                                     name="raw"))
+    return found
 
 
 def judge_selection(config, run_dir, waveforms, target, generator, filename, name="target"):
-    """A `SelectByJudge` that keeps ``RUN_DIR/filename``, with the run's size, phase and judge."""
-    return SelectByJudge(waveforms, target, generator, save_generator, os.path.join(run_dir, filename),
+    """A `SelectByJudge` that keeps ``RUN_DIR/filename``, with the run's size, phase and judge.
+
+    With ``filename`` None it only scores and logs (to the logs of the epoch).
+    """
+    return SelectByJudge(waveforms, target, generator, save_generator,
+                         os.path.join(run_dir, filename) if filename else None,
                          config["freq_bins"], config["frames"], phase=config["phase"], judge=config.get("judge"),
-                         log_dir=os.path.join(run_dir, "logs"), name=name)
+                         log_dir=os.path.join(run_dir, "logs") if filename else None, name=name)
 
 
 def export_metadata(config, info, run_dir, source, target, generator_file):
@@ -574,10 +613,10 @@ def finish(model, config, info, run_dir):
     from soundtransform import export
 
     path = os.path.join(run_dir, GENERATOR_FILE)
-    save_generator(model.generator, path)
+    save_generator(model.export_generator, path)
     source, target = info["source"], info["target"]
     metadata = export_metadata(config, info, run_dir, source, target, path)
-    generator = selected_generator(model.generator, config, run_dir, GENERATOR_FILE, metadata)
+    generator = selected_generator(model.export_generator, config, run_dir, GENERATOR_FILE, metadata)
     version_dir = export.export_generator(generator, f"cgan_{source}_to_{target}", metadata,
                                           base_dir=config["export_dir"], phase=config["phase"])
     return {"generator": path, "export": version_dir, "selected": metadata.get("selected")}

@@ -12,11 +12,23 @@ trained once, on the source family's notes, to minimise::
     Feature reconstruction loss at ``content_layer`` against the input note
     itself (keep the pitch and timing of the input).
 ``style``
-    Gram-matrix loss at ``style_layers`` against the target family's mean Gram
-    matrices, computed once from (up to ``style_notes`` of) its training notes.
+    Gram-matrix loss at ``style_layers`` against the target's Gram matrices.
 ``energy``, ``frequency``
     Squared distance of the output's temporal and spectral envelopes to the
-    target family's mean envelopes.
+    target's envelopes.
+
+What "the target" is, is the ``style_target`` setting (`STYLE_TARGETS`):
+
+``"family"``
+    Johnson et al.'s single style: the target family's mean Gram matrices and
+    envelopes, computed once from (up to ``style_notes`` of) its training
+    notes.  Every output is pulled toward one average note of all pitches.
+``"pitch"``
+    Each training note is paired with a target-family note of the same pitch
+    and velocity (`data.pair_notes`, from ``target_instruments`` as in the
+    cgan), and its style terms are that note's Gram matrices and envelopes:
+    a keyboard note *at the input's pitch*, as Slow uses one.  The network
+    still takes only the source note, so conversion is unchanged.
 
 The perceptual network is a trained `VGG19AudioClassifier` (``classifier``
 setting, default ``exported_models/classifiers/perceptual.keras``); it stays
@@ -33,13 +45,14 @@ import tensorflow as tf
 
 from soundtransform import data, losses
 from soundtransform.callbacks import ExampleSpectrograms
-from soundtransform.errors import ParameterError
+from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import atomic_path, write_text
 from soundtransform.methods.slow import load_perceptual_classifier, perceptual_features
 from soundtransform.networks.transform_net import transform_net
 
 ARTIFACT = "generator.keras"
 TERMS = ("content", "style", "energy", "frequency")
+STYLE_TARGETS = ("family", "pitch")  # one family-mean style, or a same-pitch target note per input
 
 
 @keras.saving.register_keras_serializable(package="soundtransform")
@@ -89,15 +102,31 @@ class FasterStyleTransfer(keras.Model):
     def call(self, images, training=False):
         return self.transform_net(images, training=training)
 
-    def perceptual_losses(self, images, outputs):
-        """The four terms and their weighted total for inputs and outputs ``[batch, freq, frames, 1]``."""
+    def style_targets(self, style_images=None):
+        """Gram matrices and envelopes the outputs are pulled toward.
+
+        The family's means (``[1, ...]``) when ``style_images`` is None, else
+        those of each style image ``[batch, freq, frames, 1]`` (``[batch, ...]``).
+        """
+        if style_images is None:
+            return self.style_grams, self.style_energy, self.style_frequency
+        grams = [losses.gram_matrix(f) for f in self.features(style_images, training=False)[1:]]
+        return grams, losses.temporal_envelope(style_images), losses.spectral_envelope(style_images)
+
+    def perceptual_losses(self, images, outputs, style_images=None):
+        """The four terms and their weighted total for inputs and outputs ``[batch, freq, frames, 1]``.
+
+        ``style_images``: a same-pitch target note per input (``style_target="pitch"``), or None
+        for the family's mean statistics.
+        """
         content_target = self.features(images, training=False)[0]
         features = self.features(outputs, training=False)
+        grams, energy, frequency = self.style_targets(style_images)
         terms = {
             "content": losses.content_loss(features[0], content_target),
-            "style": losses.style_loss(features[1:], self.style_grams),
-            "energy": losses.energy_loss(outputs, self.style_energy),
-            "frequency": losses.frequency_loss(outputs, self.style_frequency),
+            "style": losses.style_loss(features[1:], grams),
+            "energy": losses.energy_loss(outputs, energy),
+            "frequency": losses.frequency_loss(outputs, frequency),
         }
         total = (self.alpha * terms["content"] + self.beta * terms["style"]
                  + self.gamma * terms["energy"] + self.delta * terms["frequency"])
@@ -109,13 +138,22 @@ class FasterStyleTransfer(keras.Model):
             self.term_trackers[name].update_state(value)
         return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, images):
+    @staticmethod
+    def _split(batch):
+        """``images`` or ``(images, style_images)`` -> ``(images, style_images or None)``."""
+        if isinstance(batch, (tuple, list)):
+            return batch[0], batch[1]
+        return batch, None
+
+    def train_step(self, batch):
+        images, style_images = self._split(batch)
         # 1. Transform the source notes.
         with tf.GradientTape() as tape:
             outputs = self.transform_net(images, training=True)
             # 2. Perceptual losses: content against the input, style and
-            #    envelopes against the target family's statistics.
-            total, terms = self.perceptual_losses(images, outputs)
+            #    envelopes against the target family's statistics or, with
+            #    style_target="pitch", against each input's same-pitch target note.
+            total, terms = self.perceptual_losses(images, outputs, style_images)
             objective = losses.replica_scaled(total)
         # 3. One optimiser step on the transformation network only (the
         #    perceptual network is frozen).
@@ -124,20 +162,30 @@ class FasterStyleTransfer(keras.Model):
         self.optimizer.apply_gradients(zip(grads, variables))
         return self._track(total, terms)
 
-    def test_step(self, images):
+    def test_step(self, batch):
+        images, style_images = self._split(batch)
         outputs = self.transform_net(images, training=False)
-        return self._track(*self.perceptual_losses(images, outputs))
+        return self._track(*self.perceptual_losses(images, outputs, style_images))
 
 
 # ------------------------------------------------------- method protocol
 
 
 def make_datasets(root, config, source=None, target=None):
-    """The source family's train and valid notes as images; the target's notes for the style statistics."""
+    """The source family's train and valid notes as images; the target's notes for the style statistics.
+
+    With ``style_target="pitch"`` the datasets are ``(source image, target
+    image)`` pairs of the same pitch and velocity instead (targets from the
+    train split's ``target_instruments``, for valid pairs too).
+    """
     if not source or not target:
         raise ParameterError("faster needs --source and --target families (e.g. flute and keyboard)")
     if source == target:
         raise ParameterError(f"source and target are both {source!r}; choose two different families")
+    style_target = config.get("style_target", "family")
+    check_choice("style_target", style_target, STYLE_TARGETS)
+    if style_target == "pitch":
+        return _pitch_pair_datasets(root, config, source, target)
     shape = (config["freq_bins"], config["frames"])
     train_notes = data.load_notes(root, "train", families=[source])
     valid_notes = data.select(data.read_split(root, "valid"), families=[source])
@@ -155,6 +203,39 @@ def make_datasets(root, config, source=None, target=None):
         "train_notes": len(train_notes),
         "valid_notes": len(valid_notes),
         "style_paths": [n.path for n in style_notes],
+    }
+    return train, valid, info
+
+
+def _pitch_pair_datasets(root, config, source, target):
+    """`make_datasets` for ``style_target="pitch"``: each source note with a same-pitch target note."""
+    from soundtransform.methods import cgan
+
+    cgan.check_families("faster", source, target)
+    targets = cgan.family_notes(root, "train", target, config.get("target_instruments", "one"))
+    pairs = {}
+    for split in ("train", "valid"):
+        try:
+            sources = cgan.family_notes(root, split, source)
+        except DataError:
+            if split == "train":
+                raise
+            sources = []
+        pairs[split] = data.pair_notes(sources, targets, max_targets=1, seed=config.get("seed", 0))
+    if not pairs["train"]:
+        raise DataError(f"no {source}/{target} pairs with the same pitch and velocity in split 'train' of {root}")
+    train, valid = (cgan.pair_dataset(pairs[s], (config["freq_bins"], config["frames"])) if pairs[s] else None
+                    for s in ("train", "valid"))
+    info = {
+        "root": os.path.abspath(root),
+        "source": source,
+        "target": target,
+        "style_target": "pitch",
+        "target_instruments": sorted({t.instrument_str for t in targets}),
+        "train_notes": len(pairs["train"]),
+        "valid_notes": len(pairs["valid"]),
+        # The family statistics are still computed (the model's defaults, and for comparison in the logs).
+        "style_paths": [t.path for t in targets],
     }
     return train, valid, info
 
@@ -205,7 +286,8 @@ def build(config, info):
 def callbacks(model, config, run_dir, valid, info=None):
     if valid is None:
         return []
-    images = np.stack([image.numpy() for image in valid.take(config.get("examples", 4))])
+    first = [FasterStyleTransfer._split(item)[0] for item in valid.take(config.get("examples", 4))]
+    images = np.stack([image.numpy() for image in first])
     return [ExampleSpectrograms(images, lambda m, x: {"output": m.transform_net(x, training=False)},
                                 os.path.join(run_dir, "logs"))]
 
@@ -229,6 +311,8 @@ def finish(model, config, info, run_dir):
         "freq_bins": config["freq_bins"],
         "frames": config["frames"],
         "losses": {k: config[k] for k in ("alpha", "beta", "gamma", "delta", "content_layer", "style_layers")},
+        "style_target": config.get("style_target", "family"),
+        "target_instruments": info.get("target_instruments"),
         "classifier": os.path.abspath(config["classifier"]),
         "train_notes": info["train_notes"],
     }
