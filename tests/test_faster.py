@@ -91,7 +91,7 @@ def test_train_cli_needs_both_families(dataset, tmp_path):
     assert "Error:" in result.stderr and "--target" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_pitch_style_targets_pair_each_note_with_a_same_pitch_target(dataset, classifier_path):
+def test_pitch_style_targets_are_each_inputs_own_target_note(dataset, classifier_path):
     import tensorflow as tf
 
     from soundtransform import data, losses, train
@@ -100,21 +100,39 @@ def test_pitch_style_targets_pair_each_note_with_a_same_pitch_target(dataset, cl
     config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target="pitch")
     train_ds, valid_ds, info = faster.make_datasets(dataset, config, source="flute", target="keyboard")
     flutes = data.select(data.read_split(dataset, "train"), families=["flute"])
-    assert info["train_notes"] == len(flutes) and len(info["target_instruments"]) == 1
+    assert info["train_notes"] > 0 and info["train_notes"] + info["unpaired_train_notes"] == len(flutes)
+    assert len(info["target_instruments"]) == 1 and len(info["style_paths"]) <= config["style_notes"]
     source, target = next(iter(train_ds))
     assert source.shape == target.shape == (config["freq_bins"], config["frames"], 1)
     model = faster.build(config, info)
     images, style_images = (tf.stack(x) for x in zip(*[(s, t) for s, t in train_ds.take(2)]))
-    # Each input's style terms are its own target note's, not the family mean's.
     grams, energy, frequency = model.style_targets(style_images)
     assert energy.shape == (2, config["frames"]) and frequency.shape == (2, config["freq_bins"])
-    np.testing.assert_allclose(energy.numpy(), losses.temporal_envelope(style_images).numpy())
+    assert [g.shape[0] for g in grams] == [2] * len(config["style_layers"])
     outputs = model.transform_net(images)
     _, own = model.perceptual_losses(images, outputs, style_images)
     _, family = model.perceptual_losses(images, outputs)
     assert float(own["energy"]) != pytest.approx(float(family["energy"]))
+    expected = float(tf.reduce_mean(tf.square(losses.temporal_envelope(outputs) - losses.temporal_envelope(style_images))))
+    assert float(own["energy"]) == pytest.approx(expected, rel=1e-5)
+    # Both steps use each batch's target notes, not the family mean.
+    logs = model.test_step((images, style_images))
+    assert float(logs["energy"]) == pytest.approx(float(own["energy"]), rel=1e-4)
+    for tracker in model.metrics:
+        tracker.reset_state()
+    logs = model.train_step((images, style_images))
+    assert float(logs["energy"]) == pytest.approx(float(own["energy"]), rel=1e-4)
     history = model.fit(train.batch(train_ds, config, training=True), epochs=1, steps_per_epoch=1, verbose=0)
     assert all(np.isfinite(v[0]) for v in history.history.values())
+
+
+def test_target_instruments_only_with_pitch_style_targets(dataset, classifier_path):
+    from soundtransform.errors import ParameterError
+    from soundtransform.methods import faster
+
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, target_instruments="all")
+    with pytest.raises(ParameterError, match="target_instruments chooses the same-pitch targets of style_target=pitch"):
+        faster.make_datasets(dataset, config, source="flute", target="keyboard")
 
 
 def test_unknown_style_target_is_refused(dataset, classifier_path):

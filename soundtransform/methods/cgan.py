@@ -14,6 +14,7 @@ notes, saving generators each epoch, and export.
 """
 
 import json
+import numbers
 import os
 
 import keras
@@ -64,7 +65,7 @@ class CGAN(keras.Model):
         (`ema_generator`, Karras et al. 2018; Yazici et al. 2019), updated
         after every step with decay ``min(ema_decay, (1 + t) / (10 + t))`` at
         step ``t``.  GAN generators swing from epoch to epoch; the average
-        swings less.  None: no average; `export_generator` is the generator.
+        swings less.  None: no average; `generator_to_export` is the generator.
 
     Call
     ----
@@ -102,9 +103,12 @@ class CGAN(keras.Model):
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.g_gan_loss_tracker, self.l1_loss_tracker]
 
-    @property
-    def export_generator(self):
-        """What a run judges, saves and exports: the weight average when ``ema_decay`` is set, else the generator."""
+    def generator_to_export(self):
+        """What a run judges, saves and exports: the weight average when ``ema_decay`` is set, else the generator.
+
+        A method, not a property: Keras' weight saving walks the model's
+        attributes, and a property would store the generator under a second name.
+        """
         return self.ema_generator.average if self.ema_generator is not None else self.generator
 
     def call(self, images, training=False):
@@ -160,7 +164,8 @@ class CGAN(keras.Model):
 
     def test_step(self, batch):
         source, target = batch
-        fake = self.generator(source, training=False)
+        # Validation describes what is exported: the average, when there is one.
+        fake = self.generator_to_export()(source, training=False)
         real_logits = self.discriminate(source, target)
         fake_logits = self.discriminate(source, fake)
         d_loss = 0.5 * (losses.adversarial_loss(real_logits, True, self.gan_mode)
@@ -195,7 +200,7 @@ def check_ema_decay(value):
     """``ema_decay`` is None or a number strictly between 0 and 1; `ParameterError` otherwise."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value < 1.0:
         raise ParameterError(f"ema_decay must be between 0 and 1 (exclusive) or None, not {value!r}")
 
 
@@ -481,11 +486,11 @@ def example_callbacks(run_dir, valid, train, config, translate):
 
 def callbacks(model, config, run_dir, valid, info=None):
     def translate(model, images):
-        return {"output": model.export_generator(images, training=False).numpy()}
+        return {"output": model.generator_to_export()(images, training=False).numpy()}
 
     # Selection first: its score joins the epoch's logs that SaveGenerators writes.
     return [*selection_callbacks(config, run_dir, info),
-            SaveGenerators(lambda m: {GENERATOR_FILE: m.export_generator}, run_dir),
+            SaveGenerators(lambda m: {GENERATOR_FILE: m.generator_to_export()}, run_dir),
             *example_callbacks(run_dir, valid, None, config, translate)]
 
 
@@ -572,11 +577,11 @@ def selection_callbacks(config, run_dir, info):
     if info is None or not selects_by_judge(config):
         return []
     waveforms = validation_waveforms(info["root"], info["source"], config)
-    found = [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.export_generator,
+    found = [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator_to_export(),
                              BEST_GENERATOR_FILE)]
     if config.get("ema_decay") is not None:
         # The raw generator is scored too (``val_judged_raw``), never kept: what the average adds, epoch by epoch.
-        found.append(judge_selection(config, None, waveforms, info["target"], lambda m: m.generator, None,
+        found.append(judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator, None,
                                      name="raw"))
     return found
 
@@ -584,12 +589,12 @@ def selection_callbacks(config, run_dir, info):
 def judge_selection(config, run_dir, waveforms, target, generator, filename, name="target"):
     """A `SelectByJudge` that keeps ``RUN_DIR/filename``, with the run's size, phase and judge.
 
-    With ``filename`` None it only scores and logs (to the logs of the epoch).
+    With ``filename`` None it only scores and logs (the epoch's logs and TensorBoard).
     """
     return SelectByJudge(waveforms, target, generator, save_generator,
                          os.path.join(run_dir, filename) if filename else None,
                          config["freq_bins"], config["frames"], phase=config["phase"], judge=config.get("judge"),
-                         log_dir=os.path.join(run_dir, "logs") if filename else None, name=name)
+                         log_dir=os.path.join(run_dir, "logs"), name=name)
 
 
 def export_metadata(config, info, run_dir, source, target, generator_file):
@@ -613,10 +618,10 @@ def finish(model, config, info, run_dir):
     from soundtransform import export
 
     path = os.path.join(run_dir, GENERATOR_FILE)
-    save_generator(model.export_generator, path)
+    save_generator(model.generator_to_export(), path)
     source, target = info["source"], info["target"]
     metadata = export_metadata(config, info, run_dir, source, target, path)
-    generator = selected_generator(model.export_generator, config, run_dir, GENERATOR_FILE, metadata)
+    generator = selected_generator(model.generator_to_export(), config, run_dir, GENERATOR_FILE, metadata)
     version_dir = export.export_generator(generator, f"cgan_{source}_to_{target}", metadata,
                                           base_dir=config["export_dir"], phase=config["phase"])
     return {"generator": path, "export": version_dir, "selected": metadata.get("selected")}

@@ -186,6 +186,9 @@ def make_datasets(root, config, source=None, target=None):
     check_choice("style_target", style_target, STYLE_TARGETS)
     if style_target == "pitch":
         return _pitch_pair_datasets(root, config, source, target)
+    if config.get("target_instruments", "one") != "one":
+        raise ParameterError("target_instruments chooses the same-pitch targets of style_target=pitch; "
+                             "with style_target=family the style is the whole family's mean")
     shape = (config["freq_bins"], config["frames"])
     train_notes = data.load_notes(root, "train", families=[source])
     valid_notes = data.select(data.read_split(root, "valid"), families=[source])
@@ -213,7 +216,7 @@ def _pitch_pair_datasets(root, config, source, target):
 
     cgan.check_families("faster", source, target)
     targets = cgan.family_notes(root, "train", target, config.get("target_instruments", "one"))
-    pairs = {}
+    pairs, unpaired = {}, {}
     for split in ("train", "valid"):
         try:
             sources = cgan.family_notes(root, split, source)
@@ -222,6 +225,7 @@ def _pitch_pair_datasets(root, config, source, target):
                 raise
             sources = []
         pairs[split] = data.pair_notes(sources, targets, max_targets=1, seed=config.get("seed", 0))
+        unpaired[split] = len(sources) - len(pairs[split])  # no target note of their pitch and velocity
     if not pairs["train"]:
         raise DataError(f"no {source}/{target} pairs with the same pitch and velocity in split 'train' of {root}")
     train, valid = (cgan.pair_dataset(pairs[s], (config["freq_bins"], config["frames"])) if pairs[s] else None
@@ -234,10 +238,19 @@ def _pitch_pair_datasets(root, config, source, target):
         "target_instruments": sorted({t.instrument_str for t in targets}),
         "train_notes": len(pairs["train"]),
         "valid_notes": len(pairs["valid"]),
-        # The family statistics are still computed (the model's defaults, and for comparison in the logs).
-        "style_paths": [t.path for t in targets],
+        "unpaired_train_notes": unpaired["train"],
+        "unpaired_valid_notes": unpaired["valid"],
+        # The model keeps mean statistics too (its fallback when a batch has no targets); a few notes do.
+        "style_paths": [t.path for t in _evenly_spaced(targets, config.get("style_notes"))],
     }
     return train, valid, info
+
+
+def _evenly_spaced(items, count):
+    """At most ``count`` (None: all) of ``items``, evenly spaced."""
+    if not count or len(items) <= count:
+        return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
 
 
 def style_statistics(features, paths, freq_bins, frames, batch_size=16):
