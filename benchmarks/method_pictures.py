@@ -4,8 +4,9 @@ Picks a test-split flute note (an instrument no model heard), converts it
 with each shipped flute -> keyboard model and with Slow (towards the
 train-split keyboard note of the same pitch and velocity), asks the shipped
 judge what each output is, and draws the input and every output side by
-side as labelled spectrograms (the README's "before/after" picture).  The
-converted WAVs go next to the picture, so they can be heard.
+side as labelled spectrograms (the README's "before/after" picture).
+With ``--wavs DIR`` the input and outputs are written there too, to listen to
+(rendered audio is not committed, so not next to the picture).
 
 Usage::
 

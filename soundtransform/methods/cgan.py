@@ -25,8 +25,8 @@ from soundtransform import audio, data, losses, phrases
 from soundtransform.callbacks import ExampleSpectrograms, SelectByJudge
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import atomic_path, write_text
-from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.methods.weight_average import WeightAverage
+from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.unet import UNet
 
 GENERATOR_FILE = "generator.keras"
@@ -81,7 +81,8 @@ class CGAN(keras.Model):
         self.lambda_l1 = float(lambda_l1)
         self.gan_mode = gan_mode
         self.ema_decay = None if ema_decay is None else float(ema_decay)
-        self.ema_generator = WeightAverage(generator, self.ema_decay, name="ema_generator") if ema_decay is not None else None
+        self.ema_generator = (None if ema_decay is None
+                              else WeightAverage(generator, self.ema_decay, name="ema_generator"))
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.g_gan_loss_tracker = keras.metrics.Mean(name="g_gan_loss")
@@ -564,10 +565,10 @@ def validation_waveforms(root, source, config, instruments=None):
     samples = audio.frames_to_samples(config["frames"])
     pieces = [y[start:start + samples] for y in (audio.load(p.path) for p in found)
               for start in range(0, max(1, len(y) - samples // 2), samples)]
-    return [audio.load(n.path) for n in _evenly(notes, count)] + _evenly(pieces, count)
+    return [audio.load(n.path) for n in evenly(notes, count)] + evenly(pieces, count)
 
 
-def _evenly(items, count):
+def evenly(items, count):
     """At most ``count`` of ``items``, evenly spaced."""
     return list(items[::max(1, len(items) // count)][:count])
 

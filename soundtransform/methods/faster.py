@@ -241,16 +241,10 @@ def _pitch_pair_datasets(root, config, source, target):
         "unpaired_train_notes": unpaired["train"],
         "unpaired_valid_notes": unpaired["valid"],
         # The model keeps mean statistics too (its fallback when a batch has no targets); a few notes do.
-        "style_paths": [t.path for t in _evenly_spaced(targets, config.get("style_notes"))],
+        "style_paths": [t.path for t in (cgan.evenly(targets, config["style_notes"]) if config.get("style_notes")
+                                         else targets)],
     }
     return train, valid, info
-
-
-def _evenly_spaced(items, count):
-    """At most ``count`` (None: all) of ``items``, evenly spaced."""
-    if not count or len(items) <= count:
-        return list(items)
-    return [items[i] for i in np.linspace(0, len(items) - 1, count).round().astype(int)]
 
 
 def style_statistics(features, paths, freq_bins, frames, batch_size=16):
