@@ -180,3 +180,43 @@ def test_judge_selection_needs_valid_source_sounds(dataset, tmp_path):
         train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="guitar",
                     target="keyboard", progress=False, select_by="judge")
     assert not (tmp_path / "run").exists()  # refused before the run started
+
+
+def test_extra_sources_pair_other_families_with_the_same_targets(dataset):
+    config = presets.resolve("cgan", "tiny")
+    plain = cgan.make_datasets(dataset, config, source="flute", target="keyboard")[2]
+    train_ds, valid_ds, info = cgan.make_datasets(dataset, {**config, "extra_sources": "all"}, "flute", "keyboard")
+    reeds = data.select(data.read_split(dataset, "train"), families=["reed"])
+    # The test dataset's only other family is reed; each train reed note meets the one target of its pitch.
+    assert info["extra_sources"] == ["reed"] and info["extra_train_pairs"] == len(reeds) > 0
+    assert info["target_instruments"] == plain["target_instruments"]
+    assert info["source_instruments"] == plain["source_instruments"]  # the flutes; extras are counted apart
+    assert info["valid_pairs"] == plain["valid_pairs"]  # validation stays on unseen flutes
+    assert sum(1 for _ in train_ds) == plain["train_pairs"] + len(reeds)
+    # The reed images really are in the training set: a reed note's image is among the sources.
+    reed_image = next(iter(data.image_dataset([reeds[0].path], freq_bins=config["freq_bins"],
+                                              frames=config["frames"]))).numpy()
+    assert any(np.array_equal(s.numpy(), reed_image) for s, _ in train_ds)
+    pairs = cgan.extra_pairs(dataset, ["reed"], data.select(data.read_split(dataset, "train"),
+                                                            instruments=plain["target_instruments"]), config)
+    assert all((s.pitch, s.velocity) == (t.pitch, t.velocity) and t.family == "keyboard" for s, t in pairs)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("flute", "may not include the source family 'flute'"),
+    ("reed,keyboard", "may not include the target family 'keyboard'"),
+    ("piano", "unknown extra_sources family 'piano'"),
+    (",", "extra_sources must be 'none', 'all' or families"),
+])
+def test_bad_extra_sources_fail_before_the_run_starts(dataset, tmp_path, value, message):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ParameterError, match=message):
+        train.train("cgan", dataset, run_dir=str(run_dir), preset="tiny", source="flute", target="keyboard",
+                    progress=False, extra_sources=value)
+    assert not run_dir.exists()
+
+
+def test_extra_sources_need_notes(dataset):
+    config = {**presets.resolve("cgan", "tiny"), "extra_sources": "reed", "train_on": "phrases"}
+    with pytest.raises(ParameterError, match="needs train_on=notes or both"):
+        cgan.make_datasets(dataset, config, "flute", "keyboard")

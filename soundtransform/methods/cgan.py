@@ -290,6 +290,49 @@ def family_phrases(root, split, family, instruments="all"):
     return [p for p in found if p.instrument_str in wanted]
 
 
+def extra_source_families(config, source, target):
+    """The families ``config["extra_sources"]`` adds as training sources, in `data.FAMILIES` order.
+
+    ``"none"`` (or None, or missing): none; ``"all"``: every family but
+    ``source`` and ``target``; else comma-separated family names.  Their
+    train-split notes are paired with the same targets as the source's notes
+    (same pitch and velocity), so the generator learns to render the target
+    from any timbre, not from the source instruments it happened to hear.
+
+    Raises
+    ------
+    ParameterError
+        An unknown family, or ``source`` or ``target`` among them.
+    """
+    value = config.get("extra_sources") or "none"
+    if isinstance(value, (list, tuple)):
+        names = [str(v).strip() for v in value]
+    elif value in ("none", "all"):
+        return [] if value == "none" else [f for f in data.FAMILIES if f not in (source, target)]
+    else:
+        names = [v.strip() for v in str(value).split(",") if v.strip()]
+    if not names:
+        raise ParameterError(f"extra_sources must be 'none', 'all' or families separated by commas, not {value!r}")
+    for name in names:
+        check_choice("extra_sources family", name, data.FAMILIES)
+        if name in (source, target):
+            raise ParameterError(f"extra_sources may not include the {'source' if name == source else 'target'} "
+                                 f"family {name!r}; it is already trained on")
+    return [f for f in data.FAMILIES if f in names]
+
+
+def extra_pairs(root, families, targets, config):
+    """Train-split (source, target) note pairs of the ``families`` of `extra_source_families`, shuffled.
+
+    Shuffled here because the training shuffle buffer is smaller than the list,
+    which is sorted by instrument.
+    """
+    notes = data.select(data.read_split(root, "train"), families=families) if families else []
+    pairs = data.pair_notes(notes, targets, max_targets=config["max_targets"], seed=config["seed"])
+    order = np.random.default_rng(config["seed"]).permutation(len(pairs))
+    return [pairs[i] for i in order]
+
+
 def train_on(config):
     """What a method trains on: ``config["train_on"]``, one of `TRAIN_ON` (default ``"notes"``)."""
     value = config.get("train_on", "notes")
@@ -320,6 +363,9 @@ def make_datasets(root, config, source=None, target=None):
     check_ema_decay(config.get("ema_decay"))
     check_validation_sounds(root, source, config)
     use = train_on(config)
+    extras = extra_source_families(config, source, target)
+    if extras and use == "phrases":
+        raise ParameterError("extra_sources adds notes of other families; it needs train_on=notes or both")
     shape = (config["freq_bins"], config["frames"])
     targets, phrase_targets = [], []
     if use != "phrases":
@@ -327,7 +373,7 @@ def make_datasets(root, config, source=None, target=None):
     if use != "notes":
         chosen = sorted({t.instrument_str for t in targets}) if targets else config["target_instruments"]
         phrase_targets = family_phrases(root, "train", target, chosen)
-    datasets, pairs_of, phrase_pairs_of = [], {}, {}
+    datasets, pairs_of, phrase_pairs_of, extra_count = [], {}, {}, 0
     for split in ("train", "valid"):
         parts = []
         pairs_of[split] = phrase_pairs_of[split] = []
@@ -346,6 +392,14 @@ def make_datasets(root, config, source=None, target=None):
             pairs_of[split] = pairs
             if pairs:
                 parts.append((pair_dataset(pairs, shape), len(pairs)))
+            if split == "train" and extras:
+                more = extra_pairs(root, extras, targets, config)
+                if not more:
+                    raise DataError(f"no {', '.join(extras)}/{target} pairs with the same pitch and velocity "
+                                    f"in split 'train' of {root}")
+                parts.append((pair_dataset(more, shape), len(more)))
+                extra_count = len(more)
+                extras = [f for f in extras if any(s.family == f for s, _ in more)]  # those with notes
         if use != "notes":
             try:
                 sources = family_phrases(root, split, source, config["source_instruments"])
@@ -370,6 +424,8 @@ def make_datasets(root, config, source=None, target=None):
         "train_pairs": len(pairs_of["train"]),
         "valid_pairs": len(pairs_of["valid"]),
     }
+    if extras:
+        info.update(extra_sources=extras, extra_train_pairs=extra_count)
     if use != "notes":
         info.update(train_phrase_pairs=len(phrase_pairs_of["train"]), valid_phrase_pairs=len(phrase_pairs_of["valid"]))
     return datasets[0], datasets[1], info
