@@ -260,13 +260,17 @@ def classify(paths, classifier, top):
 @click.option("--target-dir", default=None, type=click.Path(), help="Or: a folder of natural target notes.")
 @click.option("--judge", default=None, type=click.Path(),
               help="Judge classifier [default: exported_models/classifiers/judge.keras].")
+@click.option("--phrase-judge", default=None, type=click.Path(),
+              help="Judge of phrase windows [default: exported_models/classifiers/phrase_judge.keras, "
+                   "or --judge if given].")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for report.json, report.md, tsne.png.")
-def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, target_dir, judge, out_dir):
+def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, target_dir, judge, phrase_judge,
+                     out_dir):
     """Judge generated sounds: classifier consistency, t-SNE, pitch, spectral distance."""
     from soundtransform import evaluate
 
     report = evaluate.evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=data_dir, split=split,
-                               target_dir=target_dir, judge=judge)
+                               target_dir=target_dir, judge=judge, phrase_judge=phrase_judge)
     click.echo(evaluate.markdown(report))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, tsne.png")
 

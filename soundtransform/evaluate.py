@@ -34,13 +34,15 @@ Phrases
     over the middle half of each note must be within 50 cents of the note's
     MIDI pitch; librosa's onset detector must find an onset within 50 ms of each
     note's onset (notes in the first 50 ms left out); and each consecutive
-    window of 2 s (`PHRASE_WINDOW_SECONDS`), or of the judge's own window if
-    that is longer, is classified on its own.  A piece shorter than the
-    judge's window would be padded with silence, and silence after 2 s of
-    flute reads as a decaying keyboard note: the 4-s timbre judge called 70 %
-    of the 2-s windows of unconverted test flute phrases keyboard, 1 % of
-    their 4-s windows.  The unconverted inputs get the same figures, as the
-    baseline.
+    window of 2 s (`PHRASE_WINDOW_SECONDS`) is classified on its own by the
+    judge of phrases (`load_phrase_judge`: the shipped ``phrase_judge.keras``
+    judges a window note by note, `timbre_judge.TimbreJudge.classify_windows`).
+    A judge that takes windows whole gets windows of its own length if that
+    is longer: a piece shorter than its window would be padded with silence,
+    and silence after 2 s of flute reads as a decaying keyboard note (the 4-s
+    note judge called 70 % of the 2-s windows of unconverted test flute
+    phrases keyboard, 1 % of their 4-s windows).  The unconverted inputs get
+    the same figures, as the baseline.
 """
 
 import json
@@ -506,26 +508,46 @@ def phrase_windows(y, seconds=PHRASE_WINDOW_SECONDS):
     """
     y = np.asarray(y, np.float32)
     size = int(round(seconds * audio.SAMPLE_RATE))
-    if y.size <= size:
-        return [y]
-    starts = list(range(0, y.size - size + 1, size))
-    if starts[-1] + size < y.size:
-        starts.append(y.size - size)
-    return [y[s:s + size] for s in starts]
+    return [y[s:s + size] for s in _window_starts(y.size, size)]
 
 
-def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW_SECONDS, progress=False):
+def _window_starts(samples, size):
+    """Starts of `phrase_windows`: every ``size`` samples, the last window ending with the clip."""
+    if samples <= size:
+        return [0]
+    starts = list(range(0, samples - size + 1, size))
+    if starts[-1] + size < samples:
+        starts.append(samples - size)
+    return starts
+
+
+def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW_SECONDS, progress=False,
+                       note_lists=None):
     """Share of ``seconds``-long windows of the waveforms that the judge calls ``target``.
+
+    A judge of phrases (`TimbreJudge` with ``unit="note"``) given
+    ``note_lists`` (the notes of each waveform) judges each window note by
+    note (`TimbreJudge.classify_windows`); any other judge, each window whole.
 
     Returns
     -------
     dict: ``windows`` (count), ``as_target`` (share).
     """
-    pieces = [w for y in waveforms for w in phrase_windows(y, seconds)]
-    if not pieces:
+    model = load_judge(classifier)
+    size = int(round(seconds * audio.SAMPLE_RATE))
+    if getattr(model, "unit", "window") == "note" and note_lists is not None:
+        from tqdm import tqdm
+
+        probs = [model.classify_windows(y, notes, _window_starts(np.asarray(y).size, size), size)
+                 for y, notes in tqdm(list(zip(waveforms, note_lists)), desc="judge phrase windows",
+                                      disable=not progress, leave=False)]
+        probs = np.concatenate(probs) if probs else np.zeros((0, len(data.FAMILIES)))
+    else:
+        pieces = [w for y in waveforms for w in phrase_windows(y, seconds)]
+        probs = classify_waveforms(pieces, model, progress=progress) if pieces else np.zeros((0, 1))
+    if not len(probs):
         return {"windows": 0, "as_target": None}
-    probs = classify_waveforms(pieces, classifier, progress=progress)
-    return {"windows": len(pieces), "as_target": float(np.mean(np.argmax(probs, axis=1) == data.FAMILIES.index(target)))}
+    return {"windows": len(probs), "as_target": float(np.mean(np.argmax(probs, axis=1) == data.FAMILIES.index(target)))}
 
 
 def judge_window_seconds(model):
@@ -546,7 +568,45 @@ def judge_window_seconds(model):
 def phrase_figures(waveforms, note_lists, target, classifier=None, seconds=PHRASE_WINDOW_SECONDS, progress=False):
     """Note pitch, onset timing and window classification of phrases (see the module docstring)."""
     return {"pitch": note_pitch_accuracy(waveforms, note_lists), "onsets": onset_timing(waveforms, note_lists),
-            "windows": window_consistency(waveforms, target, classifier, seconds, progress)}
+            "windows": window_consistency(waveforms, target, classifier, seconds, progress, note_lists)}
+
+
+def _judge_name(phrase_judge, model, judge):
+    """How a report names the judge of phrase windows (`load_phrase_judge`'s choice)."""
+    if isinstance(phrase_judge, (str, os.PathLike)):
+        return os.fspath(phrase_judge)
+    if phrase_judge is not None:
+        return getattr(model, "name", "phrase judge")
+    if judge is not None:
+        return "the judge (--judge)"
+    if getattr(model, "unit", "window") == "note":
+        return "shipped phrase_judge.keras (TimbreJudge, note by note)"
+    return "shipped judge.keras (TimbreJudge, no phrase_judge.keras shipped)"
+
+
+def load_phrase_judge(phrase_judge=None, judge=None):
+    """The judge of phrase windows: ``phrase_judge``, else the shipped ``phrase_judge.keras``, else the note judge.
+
+    A ``judge`` given without a ``phrase_judge`` judges the phrases too, so a
+    user's own judge is never silently replaced.
+    """
+    from soundtransform.methods import classifier as classifier_method
+
+    if phrase_judge is not None:
+        return load_judge(phrase_judge)
+    if judge is None and os.path.isfile(classifier_method.default_path("phrase_judge")):
+        return load_judge(None, role="phrase_judge")
+    return load_judge(judge)
+
+
+def phrase_window_seconds(model, window_seconds=None):
+    """The windows phrases are judged in: ``window_seconds``, else 2 s (`PHRASE_WINDOW_SECONDS`), or the
+    judge's own window if that is longer and it judges windows whole."""
+    if window_seconds:
+        return float(window_seconds)
+    if getattr(model, "unit", "window") == "note":
+        return PHRASE_WINDOW_SECONDS
+    return float(max(PHRASE_WINDOW_SECONDS, judge_window_seconds(model) or 0.0))
 
 
 # ------------------------------------------------------------ feature space
@@ -652,7 +712,7 @@ def _target_notes(target, data_dir=None, split="test", target_dir=None):
 
 
 def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, split="test", target_dir=None,
-             judge=None, layer=FEATURE_LAYER, seed=0, window_seconds=None, progress=True):
+             judge=None, layer=FEATURE_LAYER, seed=0, window_seconds=None, phrase_judge=None, progress=True):
     """Judge a folder of generated sounds against their inputs and natural target notes.
 
     Parameters
@@ -675,7 +735,11 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         classifier that Slow and Faster use.
     window_seconds : float, optional
         Phrases only: the length of the windows judged one by one; default
-        the longer of `PHRASE_WINDOW_SECONDS` and the judge's own window.
+        `phrase_window_seconds`.
+    phrase_judge : str or TimbreJudge, optional
+        Phrases only: the judge of their windows (`load_phrase_judge`);
+        default the shipped ``phrase_judge.keras``, which judges a window note
+        by note, unless ``judge`` is given.
     layer : str
         A VGG judge's layer whose features the t-SNE map and separation use
         (a `TimbreJudge` uses its standardised timbre statistics).
@@ -738,14 +802,18 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
     phrase_report = None
     if phrase_items:
         lists = [n for _, _, n in phrase_items]
-        own = judge_window_seconds(model)
-        seconds = float(window_seconds or max(PHRASE_WINDOW_SECONDS, own or 0.0))
+        windows_judge = load_phrase_judge(phrase_judge, judge)
+        own = judge_window_seconds(windows_judge)
+        seconds = phrase_window_seconds(windows_judge, window_seconds)
         phrase_report = {
             "phrases": len(phrase_items),
             "window_seconds": seconds,
             "judge_window_seconds": own,
-            "generated": phrase_figures([y for y, _, _ in phrase_items], lists, target, model, seconds, progress),
-            "input": phrase_figures([y for _, y, _ in phrase_items], lists, target, model, seconds, progress),
+            "phrase_judge": _judge_name(phrase_judge, windows_judge, judge),
+            "judged_by": getattr(windows_judge, "unit", "window"),
+            "generated": phrase_figures([y for y, _, _ in phrase_items], lists, target, windows_judge, seconds,
+                                        progress),
+            "input": phrase_figures([y for _, y, _ in phrase_items], lists, target, windows_judge, seconds, progress),
         }
 
     report = {
@@ -814,6 +882,9 @@ def _phrase_markdown(ph):
     ]
     head = (f"{ph['phrases']} phrases, {g['pitch']['notes']} notes ({g['onsets']['notes']} after the first 50 ms), "
             f"{g['windows']['windows']} windows of "
-            f"{ph['window_seconds']:g} s (the judge's own window: {_fmt(ph['judge_window_seconds'], '.2f')} s)\n\n")
+            f"{ph['window_seconds']:g} s, judged "
+            + ("note by note" if ph.get("judged_by") == "note" else
+               f"whole (the judge's own window: {_fmt(ph['judge_window_seconds'], '.2f')} s)")
+            + f" by {ph.get('phrase_judge', 'the judge')}\n\n")
     return head + "| phrase metric | generated | unconverted input |\n| --- | --- | --- |\n" + "".join(
         f"| {name} | {_fmt(g[part][key], spec)} | {_fmt(i[part][key], spec)} |\n" for name, part, key, spec in rows)

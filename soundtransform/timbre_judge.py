@@ -33,6 +33,18 @@ Windows
     A clip is cut into `WINDOW_SAMPLES` (4 s, one NSynth note) windows, the
     last one aligned with the end; a shorter clip is padded with silence.  The
     probabilities of the windows are averaged.
+
+Phrases, note by note (``unit="note"``)
+    A window of a melody is no single note: the judge trained on notes called
+    none of 96 natural keyboard phrase windows keyboard (README, "Phrases").
+    A judge with ``unit="note"`` (the shipped ``phrase_judge.keras``, trained
+    on NSynth notes and on the notes of rendered phrases) judges a window of a
+    phrase whose notes are known (the JSON beside it) one note at a time:
+    each note's segment, from its onset to the next onset (or the window's
+    end), clipped to the window, gets the same features computed over its own
+    frames (`note_segments`, `segment_features`); the window's probabilities
+    are the segments' probabilities averaged with their lengths as weights.
+    A window with no segment of at least `SEGMENT_MIN_SAMPLES` is judged whole.
 """
 
 import keras
@@ -46,6 +58,8 @@ N_MFCC = 20
 ENVELOPE_POINTS = 24
 SOUNDING_DB = -40.0  # frames within this of the loudest one carry the timbre statistics
 N_FEATURES = 2 * (2 * N_MFCC + N_MELS) + ENVELOPE_POINTS + 2 + 4
+SEGMENT_MIN_SAMPLES = int(0.2 * audio.SAMPLE_RATE)  # 12 frames: shorter pieces carry no usable envelope
+UNITS = ("window", "note")  # what a judge classifies in a phrase (module docstring)
 
 
 def _windows(y):
@@ -122,6 +136,52 @@ def timbre_features(waveforms, batch_size=64, progress=False, desc="timbre featu
     return out, np.asarray(clip_index, int)
 
 
+def note_segments(samples, notes, start=0, stop=None):
+    """Sample spans ``(a, b)`` of the notes sounding in ``[start, stop)`` of a clip.
+
+    Each note lasts from its onset to the next note's onset (its release
+    included), or to the end of the clip; the spans are clipped to the
+    window and those shorter than `SEGMENT_MIN_SAMPLES` are left out.
+
+    Parameters
+    ----------
+    samples : int
+        Length of the clip.
+    notes : sequence of dict with ``onset`` (s), as `phrases.notes_beside` gives
+    """
+    stop = samples if stop is None else min(stop, samples)
+    onsets = sorted(int(round(n["onset"] * audio.SAMPLE_RATE)) for n in notes)
+    spans = []
+    for a, b in zip(onsets, onsets[1:] + [samples]):
+        a, b = max(a, start), min(b, stop)
+        if b - a >= SEGMENT_MIN_SAMPLES:
+            spans.append((a, b))
+    return spans
+
+
+def segment_features(pieces, progress=False, desc="note features"):
+    """`timbre_features` of clips each taken as one note: over their own frames, not in 4-s windows.
+
+    A 4-s clip gives the same features as `timbre_features`; a shorter one
+    is not padded, so its energy envelope spans the note itself.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(pieces), N_FEATURES)], float32
+    """
+    import librosa
+    from tqdm import tqdm
+
+    mel_basis = librosa.filters.mel(sr=audio.SAMPLE_RATE, n_fft=audio.N_FFT, n_mels=N_MELS)
+    out = np.zeros((len(pieces), N_FEATURES), np.float32)
+    for i, y in enumerate(tqdm(pieces, desc=desc, unit="note", disable=not progress, leave=False)):
+        y = np.asarray(y, np.float32)
+        if y.size < SEGMENT_MIN_SAMPLES:
+            y = np.pad(y, (0, SEGMENT_MIN_SAMPLES - y.size))
+        out[i] = _window_features(np.abs(audio.stft(y[None]).numpy()[0]), mel_basis)
+    return out
+
+
 def _mean_per_clip(values, clip_index, clips):
     out = np.zeros((clips, values.shape[1]), np.float32)
     np.add.at(out, clip_index, values)
@@ -139,8 +199,12 @@ class TimbreJudge(keras.Model):
         added to the mean cross-entropy).
     """
 
-    def __init__(self, l2=1e-3, n_features=N_FEATURES, families=tuple(data.FAMILIES), **kwargs):
+    def __init__(self, l2=1e-3, n_features=N_FEATURES, families=tuple(data.FAMILIES), unit="window", **kwargs):
+        from soundtransform.errors import check_choice
+
         super().__init__(**kwargs)
+        check_choice("judge unit", unit, UNITS)
+        self.unit = unit
         self.l2 = float(l2)
         self.n_features = int(n_features)
         self.families = tuple(families)
@@ -224,6 +288,30 @@ class TimbreJudge(keras.Model):
         features, clip_index = timbre_features(waveforms, progress=progress)
         return _mean_per_clip(self.probabilities(features), clip_index, len(waveforms))
 
+    def classify_windows(self, y, notes, starts, size):
+        """Probabilities ``[len(starts), families]`` of the windows ``y[s:s + size]`` of one phrase.
+
+        With ``unit="note"`` and ``notes`` given, note by note (module
+        docstring); otherwise each window as a clip (`classify`).
+        """
+        y = np.asarray(y, np.float32)
+        pieces = [y[s:s + size] for s in starts]
+        if self.unit != "note" or not notes:
+            return self.classify(pieces)
+        spans = [note_segments(y.size, notes, s, s + size) for s in starts]
+        flat = [(w, a, b) for w, found in enumerate(spans) for a, b in found]
+        probs = self.probabilities(segment_features([y[a:b] for _, a, b in flat]))
+        out = np.zeros((len(starts), len(self.families)), np.float32)
+        weight = np.zeros(len(starts), np.float32)
+        for (w, a, b), p in zip(flat, probs):
+            out[w] += (b - a) * p
+            weight[w] += b - a
+        whole = np.flatnonzero(weight == 0)
+        if whole.size:
+            out[whole] = self.classify([pieces[w] for w in whole])
+            weight[whole] = 1.0
+        return out / weight[:, None]
+
     def embed(self, waveforms, progress=False):
         """Standardised features of each clip (mean over its windows), for maps like t-SNE."""
         features, clip_index = timbre_features(waveforms, progress=progress)
@@ -232,4 +320,4 @@ class TimbreJudge(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "l2": self.l2, "n_features": self.n_features,
-                "families": list(self.families)}
+                "families": list(self.families), "unit": self.unit}

@@ -244,7 +244,7 @@ def save_classifier(classifier, path):
         classifier.save(tmp)
 
 
-CLASSIFIER_ROLES = ("perceptual", "judge")
+CLASSIFIER_ROLES = ("perceptual", "judge", "phrase_judge")
 CLASSIFIERS_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "exported_models", "classifiers"
 )
@@ -254,7 +254,8 @@ def default_path(role="perceptual"):
     """The shipped classifier of ``role``: ``exported_models/classifiers/{role}.keras``.
 
     ``perceptual`` is the feature space of Slow and Faster; ``judge`` is the
-    independent `timbre_judge.TimbreJudge` that judges every method's outputs.
+    independent `timbre_judge.TimbreJudge` that judges every method's outputs;
+    ``phrase_judge`` is a TimbreJudge that judges windows of phrases note by note.
     """
     from soundtransform.errors import check_choice
 
