@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped classifiers (exported_models/classifiers/{perceptual,judge}.keras).
+# Reproduce the shipped classifiers (exported_models/classifiers/{perceptual,judge,phrase_judge}.keras).
 # The judge is no longer a VGG-19 (see soundtransform/timbre_judge.py for why):
 # this script trains the perceptual VGG-19, then benchmarks/train_judge.py the judge.
 #
@@ -10,7 +10,10 @@
 # judge:      independent of it: a logistic regression on timbre statistics, trained on
 #             train+valid (20 instruments the perceptual classifier never heard), its L2
 #             weight chosen on valid first.
-# Neither ever sees the test split (its instruments are unseen by both); ship_classifier.py
+# phrase_judge: the judge's model trained also on every note of the phrases of every
+#             family (render them first: data render --kind phrases --melodies 4); it
+#             judges windows of phrases note by note (soundtransform/timbre_judge.py).
+# None ever sees the test split (its instruments are unseen by both); ship_classifier.py
 # measures both on it.  Trainings run one after the other, niced: the CPU is shared.
 set -euo pipefail
 DATA=${1:-/work/data/sf}
@@ -30,3 +33,4 @@ train() {  # ROLE EPOCHS [--set ...]
 
 train perceptual 5
 nice -n 10 python benchmarks/train_judge.py "$DATA" --cache "$RUNS/judge-features"
+nice -n 10 python benchmarks/train_judge.py "$DATA" --cache "$RUNS/judge-features" --unit note

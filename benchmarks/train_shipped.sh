@@ -4,8 +4,10 @@
 #   bash benchmarks/train_shipped.sh [DATA_DIR] [STEP ...]
 #
 # Steps, in order (default: all of them):
-#   data         render FluidR3_GM + TimGM6mb notes (11 families) and flute/keyboard phrases
-#   classifiers  perceptual.keras (Slow and Faster's feature space) and judge.keras (the judge)
+#   data         render FluidR3_GM + TimGM6mb notes (11 families) and phrases (16 melodies for
+#                flute and keyboard, 4 for every other family)
+#   classifiers  perceptual.keras (Slow and Faster's feature space), judge.keras (the judge) and
+#                phrase_judge.keras (the judge of phrase windows)
 #   faster       faster_flute_to_keyboard
 #   cgan         cgan_flute_to_keyboard (the default model of `convert`)
 #   cyclegan     cyclegan_flute_to_keyboard and cyclegan_keyboard_to_flute
@@ -38,6 +40,8 @@ for step in $STEPS; do
     data)
       soundtransform data render --out "$DATA"
       soundtransform data render --out "$DATA" --kind phrases --melodies 16 --families flute,keyboard
+      # 4 of those melodies with every instrument of every family: the phrase judge's training data.
+      soundtransform data render --out "$DATA" --kind phrases --melodies 4
       ;;
     classifiers)
       bash benchmarks/train_classifiers.sh "$DATA"
