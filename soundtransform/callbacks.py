@@ -91,10 +91,14 @@ class SelectByJudge(keras.callbacks.Callback):
     name : str
         What the logs call the target: ``"target"`` (cgan) or, for a
         CycleGAN's two directions, each one's target family.
+    note_lists : list of (sequence of dict or None), optional
+        Per waveform: None for a note; for a window of a phrase, its notes
+        (onsets relative to the window).  Windows with notes are judged by the
+        judge of phrases (`evaluate.load_phrase_judge`) note by note.
     """
 
     def __init__(self, waveforms, target, generator, save, path, freq_bins, frames, phase="source",
-                 judge=None, log_dir=None, batch_size=16, name="target"):
+                 judge=None, log_dir=None, batch_size=16, name="target", note_lists=None):
         super().__init__()
         from soundtransform import data, evaluate
 
@@ -107,6 +111,10 @@ class SelectByJudge(keras.callbacks.Callback):
         self.freq_bins = freq_bins
         self.phase = phase
         self.judge = evaluate.load_judge(judge)
+        self.note_lists = list(note_lists) if note_lists is not None else [None] * len(waveforms)
+        has_windows = any(n is not None for n in self.note_lists)
+        windows_judge = evaluate.load_phrase_judge(None, judge) if has_windows else None
+        self.phrase_judge = windows_judge if getattr(windows_judge, "unit", "window") == "note" else None
         self.batch_size = batch_size
         self.name = name
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation")) if log_dir else None
@@ -133,11 +141,22 @@ class SelectByJudge(keras.callbacks.Callback):
 
     def score(self, generator):
         """``(share judged as the target, mean target probability)`` of ``generator``'s translations."""
-        from soundtransform import evaluate
-
-        probabilities = evaluate.classify_waveforms(list(self.translations(generator)), self.judge)
+        probabilities = self.probabilities(generator)
         judged = float(np.mean(np.argmax(probabilities, axis=1) == self.target_index))
         return judged, float(np.mean(probabilities[:, self.target_index]))
+
+    def probabilities(self, generator):
+        """Family probabilities ``[n, families]`` of each translation: notes by the judge, phrase windows
+        by the judge of phrases when it judges note by note."""
+        from soundtransform import evaluate
+
+        translated = self.translations(generator)
+        probabilities = evaluate.classify_waveforms(list(translated), self.judge)
+        if self.phrase_judge is not None:
+            for i, (y, notes) in enumerate(zip(translated, self.note_lists)):
+                if notes is not None:
+                    probabilities[i] = self.phrase_judge.classify_windows(y, notes, [0], y.size)[0]
+        return probabilities
 
     def on_epoch_end(self, epoch, logs=None):
         generator = self.generator(self.model)

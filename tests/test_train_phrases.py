@@ -115,3 +115,36 @@ def test_judge_selection_hears_notes_and_phrase_windows(notes_and_phrases):
     # The phrase windows are cut from the valid flute phrases, the first from the first one's start.
     np.testing.assert_array_equal(heard["phrases"][0], audio.load(valid_phrases[0].path)[:samples])
     assert all(any(np.array_equal(a, b) for b in heard["both"]) for a in heard["notes"] + heard["phrases"])
+
+
+def test_selection_judges_phrase_windows_note_by_note(notes_and_phrases):
+    import keras
+
+    from soundtransform import evaluate
+    from soundtransform.callbacks import SelectByJudge
+
+    config = presets.resolve("cgan", "tiny", train_on="both", select_notes=3)
+    waveforms, note_lists = cgan.validation_waveforms(notes_and_phrases, "flute", config, with_notes=True)
+    alone = cgan.validation_waveforms(notes_and_phrases, "flute", config)
+    assert len(waveforms) == len(alone) and all(np.array_equal(a, b) for a, b in zip(waveforms, alone))
+    n_notes = len(cgan.validation_waveforms(notes_and_phrases, "flute", {**config, "train_on": "notes"}))
+    assert note_lists[:n_notes] == [None] * n_notes and all(m is not None for m in note_lists[n_notes:])
+    assert any(note_lists[n_notes:])  # a window in a rest has no notes, but most have some
+    seconds = audio.frames_to_samples(config["frames"]) / audio.SAMPLE_RATE
+    assert all(0.0 <= n["onset"] < seconds for melody in note_lists[n_notes:] for n in melody)
+    # The first window starts with its phrase: its notes are the phrase's first ones, onsets unchanged.
+    first = phrases.notes_beside(cgan.family_phrases(notes_and_phrases, "valid", "flute")[0].path)
+    assert note_lists[n_notes] == [n for n in first if n["onset"] < seconds]
+
+    shape = (config["freq_bins"], config["frames"], 1)
+    identity = keras.Sequential([keras.Input(shape), keras.layers.Identity()])
+    chosen = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, None, *shape[:2], note_lists=note_lists)
+    plain = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, None, *shape[:2])
+    assert chosen.phrase_judge.unit == "note" and plain.phrase_judge is None
+    by_note, whole = chosen.probabilities(identity), plain.probabilities(identity)
+    np.testing.assert_allclose(by_note[:n_notes], whole[:n_notes], rtol=1e-6)  # notes: the note judge
+    translated = chosen.translations(identity)
+    for y, melody, p in zip(translated[n_notes:], note_lists[n_notes:], by_note[n_notes:]):
+        np.testing.assert_allclose(p, evaluate.load_phrase_judge().classify_windows(y, melody, [0], y.size)[0],
+                                   rtol=1e-5)
+    assert not np.allclose(by_note[n_notes:], whole[n_notes:])  # the windows are judged differently

@@ -609,19 +609,31 @@ def check_validation_sounds(root, family, config, instruments=None):
         validation_sounds(root, family, config, instruments)
 
 
-def validation_waveforms(root, source, config, instruments=None):
+def validation_waveforms(root, source, config, instruments=None, with_notes=False):
     """What `SelectByJudge` converts: valid-split ``source`` sounds of unseen instruments, as waveforms.
 
     Up to ``config["select_notes"]`` notes and as many ``frames``-long
     windows of phrases (`validation_sounds`), each evenly spaced over the
-    sorted list.
+    sorted list.  With ``with_notes``, also each one's notes: None for a
+    note, the phrase's notes with onsets relative to the window for a window
+    (what the judge of phrases judges them by).
     """
     notes, found = validation_sounds(root, source, config, instruments)
     count = config["select_notes"]
     samples = audio.frames_to_samples(config["frames"])
-    pieces = [y[start:start + samples] for y in (audio.load(p.path) for p in found)
-              for start in range(0, max(1, len(y) - samples // 2), samples)]
-    return [audio.load(n.path) for n in evenly(notes, count)] + evenly(pieces, count)
+    pieces = []
+    for p in found:
+        y, melody = audio.load(p.path), phrases.notes_beside(p.path) or ()
+        for start in range(0, max(1, len(y) - samples // 2), samples):
+            shifted = [{**n, "onset": max(0.0, n["onset"] - start / audio.SAMPLE_RATE)} for n in melody
+                       if n["offset"] * audio.SAMPLE_RATE > start and n["onset"] * audio.SAMPLE_RATE < start + samples]
+            pieces.append((y[start:start + samples], shifted))
+    chosen_notes = [audio.load(n.path) for n in evenly(notes, count)]
+    chosen_pieces = evenly(pieces, count)
+    waveforms = chosen_notes + [y for y, _ in chosen_pieces]
+    if with_notes:
+        return waveforms, [None] * len(chosen_notes) + [m for _, m in chosen_pieces]
+    return waveforms
 
 
 def evenly(items, count):
@@ -633,25 +645,27 @@ def selection_callbacks(config, run_dir, info):
     """`SelectByJudge` when ``config["select_by"] == "judge"``, else none."""
     if info is None or not selects_by_judge(config):
         return []
-    waveforms = validation_waveforms(info["root"], info["source"], config)
+    waveforms, note_lists = validation_waveforms(info["root"], info["source"], config, with_notes=True)
     found = [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator_to_export(),
-                             BEST_GENERATOR_FILE)]
+                             BEST_GENERATOR_FILE, note_lists=note_lists)]
     if config.get("ema_decay") is not None:
         # The raw generator is scored too (``val_judged_raw``), never kept: what the average adds, epoch by epoch.
         found.append(judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator, None,
-                                     name="raw"))
+                                     name="raw", note_lists=note_lists))
     return found
 
 
-def judge_selection(config, run_dir, waveforms, target, generator, filename, name="target"):
+def judge_selection(config, run_dir, waveforms, target, generator, filename, name="target", note_lists=None):
     """A `SelectByJudge` that keeps ``RUN_DIR/filename``, with the run's size, phase and judge.
 
     With ``filename`` None it only scores and logs (the epoch's logs and TensorBoard).
+    ``note_lists`` (`validation_waveforms` ``with_notes``) lets the judge of
+    phrases judge the phrase windows note by note.
     """
     return SelectByJudge(waveforms, target, generator, save_generator,
                          os.path.join(run_dir, filename) if filename else None,
                          config["freq_bins"], config["frames"], phase=config["phase"], judge=config.get("judge"),
-                         log_dir=os.path.join(run_dir, "logs"), name=name)
+                         log_dir=os.path.join(run_dir, "logs"), name=name, note_lists=note_lists)
 
 
 def export_metadata(config, info, run_dir, source, target, generator_file):

@@ -320,9 +320,9 @@ def selection_callbacks(config, run_dir, info, files):
     for filename, attr in files.items():
         a, b = (info["source"], info["target"]) if attr == "generator_g" else (info["target"], info["source"])
         instruments = config["source_instruments"] if attr == "generator_g" else "all"
-        waveforms = cgan.validation_waveforms(info["root"], a, config, instruments)
+        waveforms, note_lists = cgan.validation_waveforms(info["root"], a, config, instruments, with_notes=True)
         out.append(cgan.judge_selection(config, run_dir, waveforms, b, lambda m, attr=attr: getattr(m, attr),
-                                        cgan.best_file(filename), name=b))
+                                        cgan.best_file(filename), name=b, note_lists=note_lists))
     return out
 
 
