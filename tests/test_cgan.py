@@ -220,3 +220,44 @@ def test_extra_sources_need_notes(dataset):
     config = {**presets.resolve("cgan", "tiny"), "extra_sources": "reed", "train_on": "phrases"}
     with pytest.raises(ParameterError, match="needs train_on=notes or both"):
         cgan.make_datasets(dataset, config, "flute", "keyboard")
+
+
+def _db(image):
+    return (1.0 - np.asarray(image)) * -40.0  # the project's image mapping, dB re full scale
+
+
+def test_augment_images_changes_level_and_adds_a_noise_floor():
+    loud = np.full((1, 8, 8, 1), 1.0 - 2.0 * (-20.0) / -80.0, np.float32)  # -20 dB everywhere
+    silent = -np.ones((1, 8, 8, 1), np.float32)
+    np.testing.assert_allclose(cgan.augment_images(loud, 0.0), loud, atol=1e-5)
+    np.testing.assert_allclose(_db(cgan.augment_images(loud, 6.0)), -14.0, atol=0.01)
+    np.testing.assert_allclose(_db(cgan.augment_images(loud, -6.0)), -26.0, atol=0.01)
+    noisy = _db(cgan.augment_images(silent, 0.0, -50.0))
+    # Rayleigh amplitudes of RMS -50 dB have their median at sqrt(ln 2), -51.6 dB; none stays at the old floor.
+    assert np.all(noisy > -79.0) and abs(np.median(noisy) - -51.6) < 3.0, np.median(noisy)
+    # Well above the noise the picture hardly changes.
+    assert np.abs(_db(cgan.augment_images(loud, 0.0, -60.0)) - -20.0).max() < 0.1
+
+
+def test_augmented_sources_change_every_epoch_targets_do_not(dataset):
+    config = {**presets.resolve("cgan", "tiny"), "augment_gain_db": 6.0, "augment_noise_db": -50.0}
+    train_ds = cgan.make_datasets(dataset, config, "flute", "keyboard")[0]
+    plain = cgan.make_datasets(dataset, presets.resolve("cgan", "tiny"), "flute", "keyboard")[0]
+    (s1, t1), (s2, t2), (s0, t0) = (next(iter(ds)) for ds in (train_ds, train_ds, plain))
+    np.testing.assert_array_equal(t1.numpy(), t0.numpy())
+    np.testing.assert_array_equal(t2.numpy(), t0.numpy())
+    assert not np.allclose(s1.numpy(), s2.numpy()) and not np.allclose(s1.numpy(), s0.numpy())
+    assert s1.shape == s0.shape and float(np.min(s1)) >= -1.0 and float(np.max(s1)) <= 1.0
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("augment_gain_db", -3.0, "augment_gain_db must be a number of dB, 0 or more, not -3.0"),
+    ("augment_gain_db", "loud", "augment_gain_db must be"),
+    ("augment_noise_db", 10.0, "augment_noise_db must be None or a level below 0 dB"),
+])
+def test_bad_augment_settings_fail_before_the_run_starts(dataset, tmp_path, key, value, message):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ParameterError, match=message):
+        train.train("cgan", dataset, run_dir=str(run_dir), preset="tiny", source="flute", target="keyboard",
+                    progress=False, **{key: value})
+    assert not run_dir.exists()

@@ -333,6 +333,50 @@ def extra_pairs(root, families, targets, config):
     return [pairs[i] for i in order]
 
 
+def check_augment(config):
+    """``augment_gain_db`` is a number >= 0 and ``augment_noise_db`` None or a number < 0; `ParameterError` otherwise."""
+    gain, noise = config.get("augment_gain_db", 0.0), config.get("augment_noise_db")
+    if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or gain < 0:
+        raise ParameterError(f"augment_gain_db must be a number of dB, 0 or more, not {gain!r}")
+    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, numbers.Real) or noise >= 0):
+        raise ParameterError(f"augment_noise_db must be None or a level below 0 dB (re full scale), not {noise!r}")
+    return float(gain), None if noise is None else float(noise)
+
+
+def augment_images(images, gain_db, noise_db=None):
+    """Source images with a gain and, optionally, a floor of broadband noise, as a player's level and breath.
+
+    ``images [..., freq, frames, 1]`` in the project's mapping (`audio.magnitude_to_image`);
+    ``gain_db`` broadcasts against the leading axes; the noise has Rayleigh
+    amplitudes at ``noise_db`` dB re full scale in every bin.
+    """
+    floor = 10.0 ** (audio.DB_FLOOR / 20.0)
+    db = (1.0 - tf.clip_by_value(images, -1.0, 1.0)) * audio.DB_FLOOR / 2.0
+    amplitude = tf.nn.relu(tf.pow(10.0, db / 20.0) - floor) * tf.pow(10.0, tf.cast(gain_db, tf.float32) / 20.0)
+    if noise_db is not None:
+        noise = tf.pow(10.0, tf.cast(noise_db, tf.float32) / 20.0) * tf.abs(tf.complex(
+            tf.random.normal(tf.shape(images)), tf.random.normal(tf.shape(images)))) / np.sqrt(2.0)
+        amplitude = tf.sqrt(amplitude ** 2 + noise ** 2)
+    db = 20.0 * tf.math.log(amplitude + floor) / tf.math.log(10.0)
+    return tf.clip_by_value(1.0 - 2.0 * db / audio.DB_FLOOR, -1.0, 1.0)
+
+
+def augmented(dataset, config):
+    """``dataset`` of (source, target) with each source drawn anew every epoch: a gain uniform in
+    +-``augment_gain_db`` and, with ``augment_noise_db`` set, noise at a level uniform in
+    ``[augment_noise_db - 20, augment_noise_db]``; the target is untouched."""
+    gain, noise = check_augment(config)
+    if dataset is None or (not gain and noise is None):
+        return dataset
+
+    def change(source, target):
+        g = tf.random.uniform([], -gain, gain) if gain else 0.0
+        n = None if noise is None else tf.random.uniform([], noise - 20.0, noise)
+        return augment_images(source, g, n), target
+
+    return dataset.map(change, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def train_on(config):
     """What a method trains on: ``config["train_on"]``, one of `TRAIN_ON` (default ``"notes"``)."""
     value = config.get("train_on", "notes")
@@ -361,6 +405,7 @@ def make_datasets(root, config, source=None, target=None):
     """
     check_families("cgan", source, target)
     check_ema_decay(config.get("ema_decay"))
+    check_augment(config)
     check_validation_sounds(root, source, config)
     use = train_on(config)
     extras = extra_source_families(config, source, target)
@@ -428,7 +473,7 @@ def make_datasets(root, config, source=None, target=None):
         info.update(extra_sources=extras, extra_train_pairs=extra_count)
     if use != "notes":
         info.update(train_phrase_pairs=len(phrase_pairs_of["train"]), valid_phrase_pairs=len(phrase_pairs_of["valid"]))
-    return datasets[0], datasets[1], info
+    return augmented(datasets[0], config), datasets[1], info
 
 
 def pair_dataset(pairs, shape):
