@@ -508,17 +508,7 @@ def phrase_windows(y, seconds=PHRASE_WINDOW_SECONDS):
     """
     y = np.asarray(y, np.float32)
     size = int(round(seconds * audio.SAMPLE_RATE))
-    return [y[s:s + size] for s in _window_starts(y.size, size)]
-
-
-def _window_starts(samples, size):
-    """Starts of `phrase_windows`: every ``size`` samples, the last window ending with the clip."""
-    if samples <= size:
-        return [0]
-    starts = list(range(0, samples - size + 1, size))
-    if starts[-1] + size < samples:
-        starts.append(samples - size)
-    return starts
+    return [y[s:s + size] for s in phrases.window_starts(y.size, size)]
 
 
 def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW_SECONDS, progress=False,
@@ -538,7 +528,7 @@ def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW
     if getattr(model, "unit", "window") == "note" and note_lists is not None:
         from tqdm import tqdm
 
-        probs = [model.classify_windows(y, notes, _window_starts(np.asarray(y).size, size), size)
+        probs = [model.classify_windows(y, notes, phrases.window_starts(np.asarray(y).size, size), size)
                  for y, notes in tqdm(list(zip(waveforms, note_lists)), desc="judge phrase windows",
                                       disable=not progress, leave=False)]
         probs = np.concatenate(probs) if probs else np.zeros((0, len(data.FAMILIES)))
