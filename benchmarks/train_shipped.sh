@@ -50,8 +50,9 @@ for step in $STEPS; do
       train faster-default faster
       ;;
     cgan)
-      # 20 epochs; the export is the epoch the judge likes best on valid-split flutes.
-      train cgan-default cgan
+      # 20 epochs on notes and phrase windows (v4); the export is the epoch the judges like best
+      # on valid-split flute notes and phrase windows.
+      train cgan-default cgan --set train_on=both
       ;;
     cyclegan)
       # Shipped v1 predates judge selection (it exported its 6th epoch).

@@ -12,7 +12,7 @@ reaches here with one note to spare); a new shipped model, or a change to
 export, conversion or the judge, that loses it fails here.
 
 Measured on these 21 notes (judged target / pitch within 50 cents):
-cgan v3 20 / 21 and 21 / 21; Slow 17 / 21 and 21 / 21; CycleGAN flute ->
+cgan v4 20 / 21 and 21 / 21 (v3 the same); Slow 17 / 21 and 21 / 21; CycleGAN flute ->
 keyboard 4 / 21 and 21 / 21, keyboard -> flute 7 / 21 and 21 / 21; Faster 0 / 21
 and 11 / 21.
 """
