@@ -94,7 +94,10 @@ class SelectByJudge(keras.callbacks.Callback):
     note_lists : list of (sequence of dict or None), optional
         Per waveform: None for a note; for a window of a phrase, its notes
         (onsets relative to the window).  Windows with notes are judged by the
-        judge of phrases (`evaluate.load_phrase_judge`) note by note.
+        judge of phrases (`evaluate.load_phrase_judge`) note by note, when
+        that judge judges notes (``unit="note"``; a ``judge`` given judges
+        them whole).  A window shorter than ``frames`` (a phrase's last) is
+        judged over its own length, not over the padding.
     """
 
     def __init__(self, waveforms, target, generator, save, path, freq_bins, frames, phase="source",
@@ -104,6 +107,7 @@ class SelectByJudge(keras.callbacks.Callback):
 
         samples = audio.frames_to_samples(frames)
         self.waveforms = np.stack([audio.fit_length(y, samples) for y in waveforms])
+        self.lengths = [min(len(y), samples) for y in waveforms]
         self.target_index = data.FAMILIES.index(target)
         self.generator = generator
         self.save = save
@@ -118,7 +122,11 @@ class SelectByJudge(keras.callbacks.Callback):
         self.batch_size = batch_size
         self.name = name
         self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation")) if log_dir else None
+        # How phrase windows are judged; a resumed run's best judged otherwise is not compared against.
+        self.windows_judged = ("note" if self.phrase_judge is not None else "whole") if has_windows else None
         self.best = self.read_best(path) if path else None
+        if self.best is not None and self.best.get("phrase_windows") != self.windows_judged:
+            self.best = None
 
     @staticmethod
     def read_best(path):
@@ -155,7 +163,8 @@ class SelectByJudge(keras.callbacks.Callback):
         if self.phrase_judge is not None:
             for i, (y, notes) in enumerate(zip(translated, self.note_lists)):
                 if notes is not None:
-                    probabilities[i] = self.phrase_judge.classify_windows(y, notes, [0], y.size)[0]
+                    probabilities[i] = self.phrase_judge.classify_windows(y[:self.lengths[i]], notes, [0],
+                                                                          self.lengths[i])[0]
         return probabilities
 
     def on_epoch_end(self, epoch, logs=None):
@@ -177,4 +186,6 @@ class SelectByJudge(keras.callbacks.Callback):
                 os.remove(self.path + ".json")
             self.save(generator, self.path)
             self.best = {"epoch": epoch + 1, "val_judged_target": judged, "val_target_probability": probability}
+            if self.windows_judged is not None:
+                self.best["phrase_windows"] = self.windows_judged
             write_text(self.path + ".json", json.dumps(self.best, indent=1))

@@ -75,7 +75,7 @@ def load_judge(classifier=None, role="judge"):
     classifier : str, TimbreJudge, VGG19AudioClassifier or None
         A ``.keras`` path (either kind), an already loaded model, or None for
         the shipped ``exported_models/classifiers/{role}.keras``.
-    role : {"judge", "perceptual"}
+    role : {"judge", "perceptual", "phrase_judge"}
     """
     from soundtransform import timbre_judge  # noqa: F401  (registers TimbreJudge for loading)
     from soundtransform.methods import classifier as classifier_method
@@ -752,6 +752,7 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         raise DataError(f"output {out_dir} is a file, expected a folder")
     os.makedirs(out_dir, exist_ok=True)
     model = load_judge(judge)
+    given_phrase_judge = load_phrase_judge(phrase_judge) if phrase_judge is not None else None  # fail early
 
     def load_all(files, desc):
         return [audio.load(f, require_sound=True) for f in tqdm(files, desc=desc, disable=not progress, leave=False)]
@@ -792,7 +793,7 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
     phrase_report = None
     if phrase_items:
         lists = [n for _, _, n in phrase_items]
-        windows_judge = load_phrase_judge(phrase_judge, judge)
+        windows_judge = given_phrase_judge or load_phrase_judge(phrase_judge, judge)
         own = judge_window_seconds(windows_judge)
         seconds = phrase_window_seconds(windows_judge, window_seconds)
         phrase_report = {

@@ -138,7 +138,8 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
         for key, value in overrides.items():
             if key == "epochs" or value is None:
                 continue
-            started = saved["config"].get(key)
+            # A key the run's version did not have yet counts as its preset value.
+            started = saved["config"].get(key, presets.resolve(method, saved["config"].get("preset", preset)).get(key))
             if json.loads(json.dumps(value)) != started:
                 raise ParameterError(
                     f"{run_dir} resumes a run started with {key}={started!r}; only --epochs can change "

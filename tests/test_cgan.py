@@ -240,6 +240,7 @@ def test_augment_images_changes_level_and_adds_a_noise_floor():
 
 
 def test_augmented_sources_change_every_epoch_targets_do_not(dataset):
+    keras.utils.set_random_seed(0)  # as train.train does: plain random ops in a map would then repeat each epoch
     config = {**presets.resolve("cgan", "tiny"), "augment_gain_db": 6.0, "augment_noise_db": -50.0}
     train_ds = cgan.make_datasets(dataset, config, "flute", "keyboard")[0]
     plain = cgan.make_datasets(dataset, presets.resolve("cgan", "tiny"), "flute", "keyboard")[0]
@@ -254,6 +255,9 @@ def test_augmented_sources_change_every_epoch_targets_do_not(dataset):
     ("augment_gain_db", -3.0, "augment_gain_db must be a number of dB, 0 or more, not -3.0"),
     ("augment_gain_db", "loud", "augment_gain_db must be"),
     ("augment_noise_db", 10.0, "augment_noise_db must be None or a level below 0 dB"),
+    ("augment_gain_db", float("nan"), "augment_gain_db must be"),
+    ("augment_gain_db", float("inf"), "augment_gain_db must be"),
+    ("augment_noise_db", float("-inf"), "augment_noise_db must be"),
 ])
 def test_bad_augment_settings_fail_before_the_run_starts(dataset, tmp_path, key, value, message):
     run_dir = tmp_path / "run"

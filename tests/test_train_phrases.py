@@ -144,7 +144,23 @@ def test_selection_judges_phrase_windows_note_by_note(notes_and_phrases):
     by_note, whole = chosen.probabilities(identity), plain.probabilities(identity)
     np.testing.assert_allclose(by_note[:n_notes], whole[:n_notes], rtol=1e-6)  # notes: the note judge
     translated = chosen.translations(identity)
-    for y, melody, p in zip(translated[n_notes:], note_lists[n_notes:], by_note[n_notes:]):
-        np.testing.assert_allclose(p, evaluate.load_phrase_judge().classify_windows(y, melody, [0], y.size)[0],
+    lengths = [len(w) for w in waveforms[n_notes:]]
+    assert chosen.lengths[n_notes:] == lengths and max(lengths) <= translated.shape[1]
+    for y, melody, p, n in zip(translated[n_notes:], note_lists[n_notes:], by_note[n_notes:], lengths):
+        # Judged over the window's own length: the padding of a short last window is not part of its last note.
+        np.testing.assert_allclose(p, evaluate.load_phrase_judge().classify_windows(y[:n], melody, [0], n)[0],
                                    rtol=1e-5)
     assert not np.allclose(by_note[n_notes:], whole[n_notes:])  # the windows are judged differently
+
+
+def test_window_notes_keep_the_note_sounding_at_the_start():
+    melody = [{"onset": 0.0, "offset": 0.4, "pitch": 60}, {"onset": 0.5, "offset": 1.7, "pitch": 62},
+              {"onset": 2.5, "offset": 2.9, "pitch": 64}, {"onset": 3.2, "offset": 3.6, "pitch": 65}]
+    sr = audio.SAMPLE_RATE
+    # A window from 2 s to 3 s: the note from 0.5 s was released at 1.7 s, but lasts to the next onset for
+    # the judge, so it opens the window at 0 s; the note at 2.5 s moves to 0.5 s; the one at 3.2 s is outside.
+    found = cgan.window_notes(melody, 2 * sr, sr)
+    assert [n["pitch"] for n in found] == [62, 64]
+    np.testing.assert_allclose([(n["onset"], n["offset"]) for n in found], [(0.0, 0.0), (0.5, 0.9)], atol=1e-9)
+    assert cgan.window_notes(melody, 0, sr) == melody[:2]
+    assert [n["onset"] for n in cgan.window_notes(melody, int(0.5 * sr), sr)] == [0.0]  # starts with a note

@@ -336,26 +336,29 @@ def extra_pairs(root, families, targets, config):
 def check_augment(config):
     """``augment_gain_db`` is a number >= 0 and ``augment_noise_db`` None or a number < 0; `ParameterError` otherwise."""
     gain, noise = config.get("augment_gain_db", 0.0), config.get("augment_noise_db")
-    if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or gain < 0:
+    if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not 0 <= gain < float("inf"):
         raise ParameterError(f"augment_gain_db must be a number of dB, 0 or more, not {gain!r}")
-    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, numbers.Real) or noise >= 0):
+    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, numbers.Real)
+                              or not float("-inf") < noise < 0):
         raise ParameterError(f"augment_noise_db must be None or a level below 0 dB (re full scale), not {noise!r}")
     return float(gain), None if noise is None else float(noise)
 
 
-def augment_images(images, gain_db, noise_db=None):
+def augment_images(images, gain_db, noise_db=None, rng=None):
     """Source images with a gain and, optionally, a floor of broadband noise, as a player's level and breath.
 
     ``images [..., freq, frames, 1]`` in the project's mapping (`audio.magnitude_to_image`);
     ``gain_db`` broadcasts against the leading axes; the noise has Rayleigh
-    amplitudes at ``noise_db`` dB re full scale in every bin.
+    amplitudes at ``noise_db`` dB re full scale in every bin, drawn from
+    ``rng`` (a ``tf.random.Generator``; default the global one).
     """
+    rng = rng or tf.random.get_global_generator()
     floor = 10.0 ** (audio.DB_FLOOR / 20.0)
     db = (1.0 - tf.clip_by_value(images, -1.0, 1.0)) * audio.DB_FLOOR / 2.0
     amplitude = tf.nn.relu(tf.pow(10.0, db / 20.0) - floor) * tf.pow(10.0, tf.cast(gain_db, tf.float32) / 20.0)
     if noise_db is not None:
         noise = tf.pow(10.0, tf.cast(noise_db, tf.float32) / 20.0) * tf.abs(tf.complex(
-            tf.random.normal(tf.shape(images)), tf.random.normal(tf.shape(images)))) / np.sqrt(2.0)
+            rng.normal(tf.shape(images)), rng.normal(tf.shape(images)))) / np.sqrt(2.0)
         amplitude = tf.sqrt(amplitude ** 2 + noise ** 2)
     db = 20.0 * tf.math.log(amplitude + floor) / tf.math.log(10.0)
     return tf.clip_by_value(1.0 - 2.0 * db / audio.DB_FLOOR, -1.0, 1.0)
@@ -364,17 +367,24 @@ def augment_images(images, gain_db, noise_db=None):
 def augmented(dataset, config):
     """``dataset`` of (source, target) with each source drawn anew every epoch: a gain uniform in
     +-``augment_gain_db`` and, with ``augment_noise_db`` set, noise at a level uniform in
-    ``[augment_noise_db - 20, augment_noise_db]``; the target is untouched."""
+    ``[augment_noise_db - 20, augment_noise_db]``; the target is untouched.
+
+    The draws come from one ``tf.random.Generator`` seeded with
+    ``config["seed"]``, whose state lives outside the pipeline: plain random
+    ops in a ``map`` replay the same values on every new iterator (every
+    epoch) once a global seed is set, as `train.train` does.
+    """
     gain, noise = check_augment(config)
     if dataset is None or (not gain and noise is None):
         return dataset
+    rng = tf.random.Generator.from_seed(config.get("seed", 0))
 
     def change(source, target):
-        g = tf.random.uniform([], -gain, gain) if gain else 0.0
-        n = None if noise is None else tf.random.uniform([], noise - 20.0, noise)
-        return augment_images(source, g, n), target
+        g = rng.uniform([], -gain, gain) if gain else 0.0
+        n = None if noise is None else rng.uniform([], noise - 20.0, noise)
+        return augment_images(source, g, n, rng), target
 
-    return dataset.map(change, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.map(change)
 
 
 def train_on(config):
@@ -670,15 +680,29 @@ def validation_waveforms(root, source, config, instruments=None, with_notes=Fals
     for p in found:
         y, melody = audio.load(p.path), phrases.notes_beside(p.path) or ()
         for start in range(0, max(1, len(y) - samples // 2), samples):
-            shifted = [{**n, "onset": max(0.0, n["onset"] - start / audio.SAMPLE_RATE)} for n in melody
-                       if n["offset"] * audio.SAMPLE_RATE > start and n["onset"] * audio.SAMPLE_RATE < start + samples]
-            pieces.append((y[start:start + samples], shifted))
+            pieces.append((y[start:start + samples], window_notes(melody, start, samples)))
     chosen_notes = [audio.load(n.path) for n in evenly(notes, count)]
     chosen_pieces = evenly(pieces, count)
     waveforms = chosen_notes + [y for y, _ in chosen_pieces]
     if with_notes:
         return waveforms, [None] * len(chosen_notes) + [m for _, m in chosen_pieces]
     return waveforms
+
+
+def window_notes(melody, start, samples):
+    """The notes of a phrase in its window ``[start, start + samples)`` (samples), times relative to it.
+
+    A note lasts until the next onset for the judge of phrases
+    (`timbre_judge.note_segments`), so the last note starting at or before
+    the window's start is kept (moved to 0 s) even when it was released
+    before, as are the notes starting inside the window.
+    """
+    seconds, length = start / audio.SAMPLE_RATE, samples / audio.SAMPLE_RATE
+    ordered = sorted(melody, key=lambda n: n["onset"])
+    before = [n for n in ordered if n["onset"] <= seconds][-1:]
+    inside = [n for n in ordered if seconds < n["onset"] < seconds + length]
+    return [{**n, "onset": max(0.0, n["onset"] - seconds), "offset": max(0.0, n["offset"] - seconds)}
+            for n in before + inside]
 
 
 def evenly(items, count):
