@@ -95,3 +95,18 @@ def test_unknown_strategy_and_missing_tf_config(dataset, tmp_path, monkeypatch):
 def test_mirrored_strategy_trains(dataset, tmp_path):
     result = train.train("classifier", dataset, str(tmp_path), preset="tiny", progress=False, strategy="mirrored")
     assert len(result["history"]["loss"]) == 1 and os.path.isfile(tmp_path / "classifier.keras")
+
+
+def test_a_setting_newer_than_the_run_resumes_at_its_preset_value(dataset, tmp_path):
+    """A run started before a setting existed resumes with it at its preset value, and only that value."""
+    run_dir = str(tmp_path / "run")
+    train.train("cgan", dataset, run_dir, preset="tiny", source="flute", target="keyboard", progress=False,
+                export_dir=str(tmp_path / "exported"))
+    config = json.loads(open(os.path.join(run_dir, "config.json")).read())
+    del config["config"]["augment_gain_db"]  # as written before the setting existed
+    open(os.path.join(run_dir, "config.json"), "w").write(json.dumps(config))
+    with pytest.raises(ParameterError, match=r"started with augment_gain_db=0\.0.*not augment_gain_db=6"):
+        train.train("cgan", dataset, run_dir, preset="tiny", progress=False, augment_gain_db=6.0, epochs=2)
+    again = train.train("cgan", dataset, run_dir, preset="tiny", progress=False, augment_gain_db=0.0, epochs=2,
+                        export_dir=str(tmp_path / "exported"))
+    assert len(again["history"]["g_loss"]) == 1  # epoch 2 ran, resumed
