@@ -219,14 +219,24 @@ def istft(S, samples):
     return y[..., N_FFT // 2 : N_FFT // 2 + samples]
 
 
+def amplitude_to_image(amplitude):
+    """The image value ``[-1, 1]`` of each STFT amplitude, element by element (the module's mapping)."""
+    db = 20.0 * tf.math.log(amplitude + _FLOOR_AMP) / tf.math.log(10.0)
+    return tf.clip_by_value(1.0 - 2.0 * db / DB_FLOOR, -1.0, 1.0)
+
+
+def image_to_amplitude(image):
+    """Inverse of `amplitude_to_image`, element by element."""
+    db = (1.0 - tf.clip_by_value(image, -1.0, 1.0)) * DB_FLOOR / 2.0
+    return tf.nn.relu(tf.pow(10.0, db / 20.0) - _FLOOR_AMP)
+
+
 def magnitude_to_image(magnitude):
     """Log-compress ``|S| [..., frames, N_FFT//2 + 1]`` into an image ``[..., N_FREQ, frames, 1]``.
 
     Rows are frequency bins (row 0 is DC), columns are frames, values in [-1, 1].
     """
-    mag = tf.convert_to_tensor(magnitude, tf.float32)[..., :N_FREQ]
-    db = 20.0 * tf.math.log(mag + _FLOOR_AMP) / tf.math.log(10.0)
-    image = tf.clip_by_value(1.0 - 2.0 * db / DB_FLOOR, -1.0, 1.0)
+    image = amplitude_to_image(tf.convert_to_tensor(magnitude, tf.float32)[..., :N_FREQ])
     return tf.expand_dims(tf.linalg.matrix_transpose(image), -1)
 
 
@@ -236,10 +246,7 @@ def image_to_magnitude(image):
     An image with fewer than `N_FREQ` rows is taken as the lowest bins; the rest
     are silent.
     """
-    image = tf.convert_to_tensor(image, tf.float32)[..., 0]
-    db = (1.0 - tf.clip_by_value(image, -1.0, 1.0)) * DB_FLOOR / 2.0
-    mag = tf.nn.relu(tf.pow(10.0, db / 20.0) - _FLOOR_AMP)
-    mag = tf.linalg.matrix_transpose(mag)
+    mag = tf.linalg.matrix_transpose(image_to_amplitude(tf.convert_to_tensor(image, tf.float32)[..., 0]))
     missing = N_FFT // 2 + 1 - tf.shape(mag)[-1]
     pad = tf.concat([tf.zeros([tf.rank(mag) - 1, 2], tf.int32), [[0, missing]]], 0)
     return tf.pad(mag, pad)

@@ -752,7 +752,8 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         raise DataError(f"output {out_dir} is a file, expected a folder")
     os.makedirs(out_dir, exist_ok=True)
     model = load_judge(judge)
-    given_phrase_judge = load_phrase_judge(phrase_judge) if phrase_judge is not None else None  # fail early
+    # Loaded up front, so a bad --phrase-judge fails before the slow steps; a judge given judges phrases too.
+    windows_judge = load_phrase_judge(phrase_judge, None if judge is None else model)
 
     def load_all(files, desc):
         return [audio.load(f, require_sound=True) for f in tqdm(files, desc=desc, disable=not progress, leave=False)]
@@ -793,7 +794,6 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
     phrase_report = None
     if phrase_items:
         lists = [n for _, _, n in phrase_items]
-        windows_judge = given_phrase_judge or load_phrase_judge(phrase_judge, judge)
         own = judge_window_seconds(windows_judge)
         seconds = phrase_window_seconds(windows_judge, window_seconds)
         phrase_report = {

@@ -135,11 +135,12 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
         # Resume with the configuration the run started with; only the number
         # of epochs may grow.  Any other setting that differs is refused, not
         # silently dropped.
+        # A key the run's version did not have yet counts as its preset value.
+        preset_config = presets.resolve(method, saved["config"].get("preset", preset))
         for key, value in overrides.items():
             if key == "epochs" or value is None:
                 continue
-            # A key the run's version did not have yet counts as its preset value.
-            started = saved["config"].get(key, presets.resolve(method, saved["config"].get("preset", preset)).get(key))
+            started = saved["config"].get(key, preset_config.get(key))
             if json.loads(json.dumps(value)) != started:
                 raise ParameterError(
                     f"{run_dir} resumes a run started with {key}={started!r}; only --epochs can change "

@@ -347,21 +347,18 @@ def check_augment(config):
 def augment_images(images, gain_db, noise_db=None, rng=None):
     """Source images with a gain and, optionally, a floor of broadband noise, as a player's level and breath.
 
-    ``images [..., freq, frames, 1]`` in the project's mapping (`audio.magnitude_to_image`);
+    ``images [..., freq, frames, 1]`` in the project's mapping (`audio.amplitude_to_image`);
     ``gain_db`` broadcasts against the leading axes; the noise has Rayleigh
     amplitudes at ``noise_db`` dB re full scale in every bin, drawn from
     ``rng`` (a ``tf.random.Generator``; default the global one).
     """
     rng = rng or tf.random.get_global_generator()
-    floor = 10.0 ** (audio.DB_FLOOR / 20.0)
-    db = (1.0 - tf.clip_by_value(images, -1.0, 1.0)) * audio.DB_FLOOR / 2.0
-    amplitude = tf.nn.relu(tf.pow(10.0, db / 20.0) - floor) * tf.pow(10.0, tf.cast(gain_db, tf.float32) / 20.0)
+    amplitude = audio.image_to_amplitude(images) * tf.pow(10.0, tf.cast(gain_db, tf.float32) / 20.0)
     if noise_db is not None:
         noise = tf.pow(10.0, tf.cast(noise_db, tf.float32) / 20.0) * tf.abs(tf.complex(
             rng.normal(tf.shape(images)), rng.normal(tf.shape(images)))) / np.sqrt(2.0)
         amplitude = tf.sqrt(amplitude ** 2 + noise ** 2)
-    db = 20.0 * tf.math.log(amplitude + floor) / tf.math.log(10.0)
-    return tf.clip_by_value(1.0 - 2.0 * db / audio.DB_FLOOR, -1.0, 1.0)
+    return audio.amplitude_to_image(amplitude)
 
 
 def augmented(dataset, config):
