@@ -263,14 +263,18 @@ def classify(paths, classifier, top):
 @click.option("--phrase-judge", default=None, type=click.Path(),
               help="Judge of phrase windows [default: exported_models/classifiers/phrase_judge.keras, "
                    "or --judge if given].")
+@click.option("--detect-notes", is_flag=True,
+              help="Judge inputs without a phrase JSON as phrases too, note by note, with the notes found "
+                   "in each input (onsets and pYIN pitch): for your own recordings.")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for report.json, report.md, tsne.png.")
 def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, target_dir, judge, phrase_judge,
-                     out_dir):
+                     detect_notes, out_dir):
     """Judge generated sounds: classifier consistency, t-SNE, pitch, spectral distance."""
     from soundtransform import evaluate
 
     report = evaluate.evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=data_dir, split=split,
-                               target_dir=target_dir, judge=judge, phrase_judge=phrase_judge)
+                               target_dir=target_dir, judge=judge, phrase_judge=phrase_judge,
+                               detect_notes=detect_notes)
     click.echo(evaluate.markdown(report))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, tsne.png")
 

@@ -4,8 +4,10 @@
 # (pitch within 50 cents, onsets within 50 ms) and window by window (2-s windows
 # judged target), next to the unconverted phrases.  Render the phrases first:
 #   soundtransform data render --out DATA_DIR --kind phrases --melodies 16 --families flute,keyboard
+# Only the first $MELODIES melodies (default 16: m0000-m0015) of each instrument are judged, so
+# the figures stay comparable when more melodies are rendered for training.
 #
-#   bash benchmarks/evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+#   [MELODIES=N] bash benchmarks/evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
 #
 # e.g. bash benchmarks/evaluate_phrases.sh cgan_flute_to_keyboard /work/data/sf
 set -euo pipefail
@@ -14,10 +16,13 @@ DATA=${2:-/work/data/sf}
 OUT=${3:-out/eval-phrases-$(basename "$MODEL")}
 SOURCE=${4:-flute}
 TARGET=${5:-keyboard}
+MELODIES=${MELODIES:-16}
 cd "$(dirname "$0")/.."
 IN=$(mktemp -d)
 trap 'rm -rf "$IN"' EXIT
-for f in "$DATA"/nsynth-test/phrases/"$SOURCE"_*.wav; do
+for f in "$DATA"/nsynth-test/phrases/"$SOURCE"_*-m[0-9][0-9][0-9][0-9].wav; do
+  melody=${f##*-m}
+  ((10#${melody%.wav} < MELODIES)) || continue
   ln -s "$(realpath "$f")" "$IN/"
   ln -s "$(realpath "${f%.wav}.json")" "$IN/"
 done

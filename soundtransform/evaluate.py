@@ -29,8 +29,9 @@ Log-spectral distance
     full 0-8 kHz image (dB re full scale, -80 dB floor), between an output and
     the nearest natural target note of the same MIDI pitch.
 Phrases
-    When an input has a phrase JSON beside it (`phrases.notes_beside`), its
-    output is also judged note by note against the JSON: the median pYIN f0
+    When an input has a phrase JSON beside it (`phrases.notes_beside`), or
+    with ``detect_notes`` the notes `find_notes` finds in it, its
+    output is also judged note by note against those notes: the median pYIN f0
     over the middle half of each note must be within 50 cents of the note's
     MIDI pitch; librosa's onset detector must find an onset within 50 ms of each
     note's onset (notes in the first 50 ms left out); and each consecutive
@@ -460,6 +461,41 @@ def note_pitch_accuracy(waveforms, note_lists):
             "median_abs_cents": float(np.median(cents)) if cents.size else None, "unvoiced": float(unvoiced / total)}
 
 
+def find_notes(y):
+    """The notes of a recording that has no phrase JSON, found in the audio itself.
+
+    Onsets come from the detector `onset_timing` uses (librosa's spectral
+    flux, 8 ms hops, no backtracking), plus the start of the clip; each note
+    lasts until the next onset, the last one until the end.  A note's pitch is its median pYIN f0 over its middle half
+    (`note_f0s`) as a fractional MIDI number; unvoiced pieces (rests, noise)
+    and pieces shorter than 50 ms are dropped.  The outputs of a
+    time-aligned method are then judged against the notes of their inputs,
+    as phrases with a JSON are against theirs.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(samples,)], 16 kHz
+
+    Returns
+    -------
+    list of dict with ``onset``, ``offset`` (s) and ``pitch`` (MIDI, float)
+    """
+    import librosa
+
+    y = np.asarray(y, np.float32)
+    end = y.size / audio.SAMPLE_RATE
+    found = librosa.onset.onset_detect(y=y, sr=audio.SAMPLE_RATE, hop_length=_PHRASE_HOP, units="time",
+                                       backtrack=False) if y.size >= 1024 else np.zeros(0)
+    onsets = sorted({0.0, *(float(t) for t in found if 0.0 < t < end)})
+    bounds = [(a, b) for a, b in zip(onsets, onsets[1:] + [end]) if b - a >= ONSET_TOLERANCE_MS / 1000.0]
+    notes = [{"onset": round(a, 4), "offset": round(b, 4)} for a, b in bounds]
+    out = []
+    for n, f in zip(notes, note_f0s(y, notes)):
+        if np.isfinite(f) and f > 0:
+            out.append({**n, "pitch": float(69.0 + 12.0 * np.log2(f / 440.0))})
+    return out
+
+
 def onset_timing(waveforms, note_lists):
     """How close detected onsets lie to the phrases' written note onsets.
 
@@ -702,7 +738,8 @@ def _target_notes(target, data_dir=None, split="test", target_dir=None):
 
 
 def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, split="test", target_dir=None,
-             judge=None, layer=FEATURE_LAYER, seed=0, window_seconds=None, phrase_judge=None, progress=True):
+             judge=None, layer=FEATURE_LAYER, seed=0, window_seconds=None, phrase_judge=None, detect_notes=False,
+             progress=True):
     """Judge a folder of generated sounds against their inputs and natural target notes.
 
     Parameters
@@ -730,6 +767,9 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         Phrases only: the judge of their windows (`load_phrase_judge`);
         default the shipped ``phrase_judge.keras``, which judges a window note
         by note, unless ``judge`` is given.
+    detect_notes : bool
+        Also judge inputs without a phrase JSON as phrases, against the notes
+        `find_notes` finds in each input (for a user's own recordings).
     layer : str
         A VGG judge's layer whose features the t-SNE map and separation use
         (a `TimbreJudge` uses its standardised timbre statistics).
@@ -790,6 +830,9 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
                                   progress=progress)
     # 5. Phrases: each note against the JSON beside its input; the unconverted input as baseline.
     note_lists = [phrases.notes_beside(i) for _, i in matched]
+    written = sum(bool(n) for n in note_lists)
+    if detect_notes:
+        note_lists = [n or find_notes(y_in) for n, y_in in zip(note_lists, inputs)]
     phrase_items = [(y, y_in, n) for (y, _), y_in, n in zip(matched, inputs, note_lists) if n]
     phrase_report = None
     if phrase_items:
@@ -798,6 +841,7 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         seconds = phrase_window_seconds(windows_judge, window_seconds)
         phrase_report = {
             "phrases": len(phrase_items),
+            "notes_from": {"json": written, "detected": len(phrase_items) - written},
             "window_seconds": seconds,
             "judge_window_seconds": own,
             "phrase_judge": _judge_name(phrase_judge, windows_judge, judge),
@@ -871,7 +915,10 @@ def _phrase_markdown(ph):
         ("detected onsets within 50 ms of a note (precision)", "onsets", "precision", ".1%"),
         (f"{ph['window_seconds']:g}-s windows classified as target", "windows", "as_target", ".1%"),
     ]
-    head = (f"{ph['phrases']} phrases, {g['pitch']['notes']} notes ({g['onsets']['notes']} after the first 50 ms), "
+    found = ph.get("notes_from", {}).get("detected", 0)
+    source = f" ({found} with notes found in the input, no JSON)" if found else ""
+    head = (f"{ph['phrases']} phrases{source}, {g['pitch']['notes']} notes "
+            f"({g['onsets']['notes']} after the first 50 ms), "
             f"{g['windows']['windows']} windows of "
             f"{ph['window_seconds']:g} s, judged "
             + ("note by note" if ph.get("judged_by") == "note" else

@@ -115,3 +115,40 @@ def test_shipped_phrase_judge_hears_keyboard_phrases(tmp_path_factory):
     assert shares["flute"] <= 0.2, shares
     # The note judge, taking 4-s windows whole, hears the keyboard phrases less often (measured 50 %).
     assert shares["keyboard whole"] < shares["keyboard"], shares
+
+
+def test_find_notes_recovers_the_written_notes(phrase_folders):
+    inputs, _ = phrase_folders
+    recalled, in_tune = [], []
+    for wav in sorted(inputs.glob("*.wav")):
+        written, found = phrases.notes_beside(wav), evaluate.find_notes(audio.load(wav))
+        assert found and all(0.0 <= n["onset"] < n["offset"] <= SECONDS for n in found)
+        assert all(a["offset"] <= b["onset"] for a, b in zip(found, found[1:]))  # in order, never overlapping
+        onsets = np.array([n["onset"] for n in found])
+        recalled += [np.min(np.abs(onsets - n["onset"])) <= 0.05 for n in written]
+        for n in found:  # the written note sounding in the middle of each found one
+            mid = (n["onset"] + n["offset"]) / 2
+            sounding = [w for w in written if w["onset"] <= mid < w["offset"]]
+            if sounding:
+                in_tune.append(abs(n["pitch"] - sounding[0]["pitch"]) <= 0.5)
+    assert np.mean(recalled) >= 0.9, recalled
+    assert len(in_tune) >= 5 and np.mean(in_tune) >= 0.85, in_tune
+    assert evaluate.find_notes(np.zeros(16000, np.float32)) == []  # silence has no notes
+
+
+def test_detect_notes_judges_recordings_without_json(phrase_folders, tiny_classifier, tmp_path):
+    inputs, targets = phrase_folders
+    bare = _copy_wavs(inputs, tmp_path / "bare")  # the same phrases, no JSON beside them
+    generated = _copy_wavs(inputs, tmp_path / "generated")
+    args = ["evaluate", generated, "--inputs", bare, "--source", "keyboard", "--target", "flute",
+            "--target-dir", targets, "--judge", tiny_classifier]
+    assert run_cli(*args, "--out", tmp_path / "plain").returncode == 0
+    assert json.load(open(tmp_path / "plain" / "report.json"))["phrases"] is None
+    result = run_cli(*args, "--detect-notes", "--out", tmp_path / "found")
+    assert result.returncode == 0, result.stderr
+    ph = json.load(open(tmp_path / "found" / "report.json"))["phrases"]
+    assert ph["notes_from"] == {"json": 0, "detected": 2}
+    assert "2 with notes found in the input" in result.stdout
+    g = ph["generated"]
+    assert g["pitch"]["within_50_cents"] >= 0.9 and g["onsets"]["within_50_ms"] >= 0.9
+    assert g == ph["input"]
