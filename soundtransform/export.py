@@ -25,6 +25,7 @@ the same)::
     BASE_DIR/NAME/VERSION/saved_model.pb   VERSION = 1, 2, 3 ...
     BASE_DIR/NAME/VERSION/variables/
     BASE_DIR/NAME/VERSION/assets/soundtransform.json   the metadata
+    BASE_DIR/NAME/VERSION/assets/generator.keras       the generator, to fine-tune from
 
 Each version is written under a hidden temporary name and renamed into place
 (`fileio.atomic_dir`), so a server never sees a half-written version, and an
@@ -53,6 +54,7 @@ from soundtransform.errors import DataError, ParameterError, check_choice
 
 DEFAULT_MODEL = "cgan_flute_to_keyboard"  # what ships; $SOUNDTRANSFORM_DEFAULT_MODEL overrides
 METADATA_FILE = "soundtransform.json"
+GENERATOR_ASSET = "generator.keras"  # the exported generator itself, for `init_generator` (fine-tuning)
 CONFIG_FILE = "models.config"
 FORMAT = 1  # bumped when the signatures change incompatibly
 PHASES = ("source", "griffin-lim")
@@ -537,6 +539,9 @@ def export_generator(generator, name, metadata=None, base_dir=None, phase="sourc
         with open(asset, "w", encoding="utf-8") as f:
             f.write(text)
         module.metadata_file = tf.saved_model.Asset(asset)  # copied into assets/
+        kept = os.path.join(scratch, GENERATOR_ASSET)
+        generator.save(kept)
+        module.generator_file = tf.saved_model.Asset(kept)
         with atomic_dir(version_dir) as tmp:
             tf.saved_model.save(module, tmp, signatures=signatures)
     write_models_config(base_dir)
@@ -616,6 +621,47 @@ def find_run_generator(path):
         if name in generators:
             return os.path.join(path, name), _direction(name, run)
     raise DataError(f"{path} holds no generator (expected generator.keras or generator_A_to_B.keras)")
+
+
+def init_generator(generator, init_from):
+    """Start ``generator`` from the weights of another one of the same architecture (fine-tuning).
+
+    Parameters
+    ----------
+    generator : keras.Model, built
+    init_from : str
+        A generator ``.keras`` file, a run folder (`find_run_generator`), or
+        an exported model's name or folder (`find_version`; its
+        ``assets/generator.keras``).
+
+    Raises
+    ------
+    ParameterError
+        The generators differ in architecture (width, depth or input size).
+    DataError
+        Nothing usable at ``init_from``, or an export without its generator.
+    """
+    init_from = os.fspath(init_from)
+    if not os.path.exists(init_from) and (os.sep in init_from or init_from.endswith(".keras")):
+        raise DataError(f"init_from: no such generator file, run folder or exported model: {init_from}")
+    if os.path.isfile(init_from) or (os.path.isdir(init_from) and os.path.isfile(
+            os.path.join(init_from, "config.json"))):
+        path, _ = find_run_generator(init_from)
+    else:
+        version_dir = find_version(init_from)
+        path = os.path.join(version_dir, "assets", GENERATOR_ASSET)
+        if not os.path.isfile(path):
+            raise DataError(f"init_from: {version_dir} was exported without its generator "
+                            f"(assets/{GENERATOR_ASSET}); pass its run folder or generator .keras file")
+    source = load_generator(path)
+    want = [tuple(w.shape) for w in generator.weights]
+    have = [tuple(w.shape) for w in source.weights]
+    if want != have:
+        raise ParameterError(f"init_from: {path} is another architecture ({len(have)} weights, first "
+                             f"{have[:1]}) than this run's generator ({len(want)} weights, first {want[:1]}); "
+                             "use the same ngf, depth, freq_bins and frames")
+    generator.set_weights(source.get_weights())
+    return path
 
 
 def _direction(generator_path, run):

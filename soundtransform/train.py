@@ -154,6 +154,8 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
     distribution = make_strategy(strategy)
     chief = is_chief()
     train_ds, valid_ds, info = module.make_datasets(data_dir, config, source=source, target=target)
+    with distribution.scope():
+        model = module.build(config, info)  # before the run folder exists: a bad setting leaves none
     if chief:
         os.makedirs(run_dir, exist_ok=True)
         write_text(
@@ -163,8 +165,6 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
         backup_dir = os.path.join(run_dir, "backup")
     else:
         backup_dir = os.path.join(tempfile.gettempdir(), "soundtransform-backup-" + _task_name(run_dir))
-    with distribution.scope():
-        model = module.build(config, info)
     # The backup is kept after the last epoch, so rerunning with more epochs continues.
     callbacks = [keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False)]
     if chief:

@@ -265,3 +265,46 @@ def test_bad_augment_settings_fail_before_the_run_starts(dataset, tmp_path, key,
         train.train("cgan", dataset, run_dir=str(run_dir), preset="tiny", source="flute", target="keyboard",
                     progress=False, **{key: value})
     assert not run_dir.exists()
+
+
+def test_init_from_starts_from_a_run_or_an_export(dataset, tmp_path):
+    exported = str(tmp_path / "exported")
+    first = train.train("cgan", dataset, run_dir=str(tmp_path / "first"), preset="tiny", source="flute",
+                        target="keyboard", progress=False, export_dir=exported)
+    trained = keras.saving.load_model(first["generator"], compile=False)
+    # The export keeps its generator, so a shipped model can be fine-tuned from its name or folder.
+    assert os.path.isfile(os.path.join(first["export"], "assets", export.GENERATOR_ASSET))
+    config, info = presets.resolve("cgan", "tiny"), cgan.make_datasets(dataset, presets.resolve("cgan", "tiny"),
+                                                                       "flute", "keyboard")[2]
+    fresh = cgan.build(config, info)
+    assert not all(np.array_equal(a, b) for a, b in zip(_weights(fresh.generator), _weights(trained)))
+    for source in (first["generator"], str(tmp_path / "first"), first["export"]):
+        started = cgan.build({**config, "init_from": source}, info)
+        for a, b in zip(_weights(started.generator), _weights(trained)):
+            np.testing.assert_array_equal(a, b)
+    # A fine-tuning run trains on from there.
+    second = train.train("cgan", dataset, run_dir=str(tmp_path / "second"), preset="tiny", source="flute",
+                         target="keyboard", progress=False, export_dir=exported, init_from=first["export"])
+    assert json.load(open(tmp_path / "second" / "config.json"))["config"]["init_from"] == first["export"]
+    assert second["export"].endswith(os.path.join("cgan_flute_to_keyboard", "2"))
+
+
+@pytest.mark.parametrize("value, error, message", [
+    ("no_such_model", ParameterError, "unknown model 'no_such_model'"),
+    ("{tmp}/missing.keras", DataError, "no such generator file, run folder or exported model"),
+    ("{tmp}", DataError, "holds no exported model"),
+    ("{wide}", ParameterError, "another architecture"),
+])
+def test_bad_init_from_fails_in_one_line(dataset, tmp_path, value, error, message):
+    config = presets.resolve("cgan", "tiny")
+    info = cgan.make_datasets(dataset, config, "flute", "keyboard")[2]
+    wide = tmp_path / "wide.keras"
+    cgan.build({**config, "ngf": 8}, info).generator.save(wide)
+    value = value.format(tmp=tmp_path, wide=wide)
+    with pytest.raises(error, match=message) as caught:
+        cgan.build({**config, "init_from": value}, info)
+    assert "\n" not in str(caught.value)
+    with pytest.raises(error, match=message):  # through train: no run folder is left to block a rerun
+        train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
+                    target="keyboard", progress=False, init_from=value)
+    assert not (tmp_path / "run").exists()

@@ -526,6 +526,10 @@ def build(config, info):
                      dropout=config["dropout"], name="generator")
     discriminator = PatchGAN(shape[:2] + (2,), ndf=config["ndf"], n_layers=config["n_layers"],
                              norm=config["norm"], name="discriminator")
+    if config.get("init_from"):  # fine-tuning; a resumed run's backup then restores its own weights
+        from soundtransform.export import init_generator
+
+        init_generator(generator, config["init_from"])
     model = CGAN(generator, discriminator, lambda_l1=config["lambda_l1"], gan_mode=config["gan_mode"],
                  ema_decay=config.get("ema_decay"))
     model.compile(generator_optimizer=adam(config), discriminator_optimizer=adam(config),
