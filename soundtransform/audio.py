@@ -161,6 +161,27 @@ def save(path, y, sample_rate=SAMPLE_RATE, subtype="PCM_16"):
         sf.write(tmp, y, sample_rate, format=fmt, subtype=subtype)
 
 
+def as_written(y, subtype="PCM_16"):
+    """``y`` as `save` stores it in a WAV file and `load` reads it back: clipped, quantised.
+
+    What a user's file holds is what gets judged: libsndfile truncates to
+    16 bits, and the judge hears the difference in the noise floor of a
+    note's tail (measured on cgan v4: 78 % of test flutes judged keyboard
+    from the files, 93 % from the float outputs).
+    """
+    import io
+
+    import soundfile as sf
+
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 2:  # one clip at a time: [clips, samples]
+        return np.stack([as_written(clip, subtype) for clip in y]) if len(y) else y
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(np.nan_to_num(y), -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype=subtype)
+    buffer.seek(0)
+    return sf.read(buffer, dtype="float32")[0]
+
+
 def peak_db(y):
     """Peak level of ``y`` in dBFS (``-inf`` for digital silence)."""
     peak = float(np.max(np.abs(y))) if np.size(y) else 0.0

@@ -138,14 +138,15 @@ class SelectByJudge(keras.callbacks.Callback):
             return json.load(f)
 
     def translations(self, generator):
-        """The validation notes converted by ``generator``, ``[n, samples]`` float32."""
+        """The validation notes converted by ``generator``, ``[n, samples]`` float32, as a WAV file holds
+        them (`audio.as_written`): what `convert` gives a user is what is judged."""
         samples = self.waveforms.shape[1]
         out = []
         for start in range(0, len(self.waveforms), self.batch_size):
             image, phase = audio.waveform_to_image(self.waveforms[start:start + self.batch_size], self.freq_bins)
             generated = generator(image, training=False)
             out.append(audio.image_to_waveform(generated, samples, phase=self.phase, source_phase=phase).numpy())
-        return np.concatenate(out)
+        return audio.as_written(np.concatenate(out))
 
     def score(self, generator):
         """``(share judged as the target, mean target probability)`` of ``generator``'s translations."""

@@ -151,3 +151,16 @@ def test_save_is_atomic_and_keeps_old_file_on_error(tmp_path):
     audio.save(path, make_tone(seconds=0.5))
     assert len(sf.read(path)[0]) == 8000
     assert sorted(os.listdir(tmp_path)) == ["out.wav"]
+
+
+def test_as_written_is_what_a_saved_wav_holds(tmp_path):
+    rng = np.random.default_rng(0)
+    clips = (rng.normal(size=(3, 4000)) * np.array([[1e-4], [0.1], [2.0]])).astype(np.float32)
+    written = audio.as_written(clips)
+    for clip, got in zip(clips, written):
+        audio.save(tmp_path / "x.wav", clip)
+        np.testing.assert_array_equal(got, audio.load(tmp_path / "x.wav"))
+    assert np.max(np.abs(written[:2] - clips[:2])) <= 1.0 / 32767  # 16-bit steps ...
+    assert not np.array_equal(written[0], clips[0])  # ... that change a quiet tail
+    assert np.max(np.abs(written[2])) <= 1.0  # clipped like save
+    assert audio.as_written(np.zeros((0, 10), np.float32)).shape == (0, 10)

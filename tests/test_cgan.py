@@ -308,3 +308,30 @@ def test_bad_init_from_fails_in_one_line(dataset, tmp_path, value, error, messag
         train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
                     target="keyboard", progress=False, init_from=value)
     assert not (tmp_path / "run").exists()
+
+
+def test_energy_constraint_enters_the_generator_objective(dataset):
+    config = presets.resolve("cgan", "tiny")
+    train_ds, _, info = cgan.make_datasets(dataset, config, source="flute", target="keyboard")
+    source, target = next(iter(batch(train_ds, config, training=False)))
+    plain = cgan.build(config, info)
+    weighted = cgan.build({**config, "lambda_energy": 1000.0}, info)
+    weighted.set_weights(plain.get_weights())
+    fake = plain.generator(source)
+    g0, gan0, l10, e0 = (float(x) for x in plain.generator_objective(source, target, fake))
+    g1, gan1, l11, e1 = (float(x) for x in weighted.generator_objective(source, target, fake))
+    assert e0 == e1 > 0 and (gan0, l10) == (gan1, l11)
+    assert g0 == pytest.approx(gan0 + 100.0 * l10, rel=1e-5)
+    assert g1 == pytest.approx(g0 + 1000.0 * e0, rel=1e-5)
+    # The target's own envelope costs nothing; the term is logged by every step.
+    assert float(weighted.generator_objective(source, target, target)[3]) == 0.0
+    history = weighted.fit(batch(train_ds, config, training=True), epochs=1, steps_per_epoch=1, verbose=0)
+    assert history.history["energy_loss"][0] > 0
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), "high", True])
+def test_bad_lambda_energy_fails_before_the_run_starts(dataset, tmp_path, value):
+    with pytest.raises(ParameterError, match="lambda_energy must be a number, 0 or more"):
+        train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
+                    target="keyboard", progress=False, lambda_energy=value)
+    assert not (tmp_path / "run").exists()

@@ -58,6 +58,14 @@ class CGAN(keras.Model):
     lambda_l1 : float
         Weight of the L1 term in the generator's objective (100 in pix2pix,
         eq. 4: ``G* = arg min_G max_D L_cGAN(G, D) + lambda L_L1(G)``).
+    lambda_energy : float
+        Weight of the energy constraint of Verma & Smith (2018)
+        (`losses.energy_loss`): the squared distance between the output's
+        and the target's temporal envelopes (the image averaged over
+        frequency, frame by frame), so the output takes the target's attack
+        and decay even where the pixel-wise L1 tolerates errors that cancel.
+        0 (the default) leaves pix2pix's objective as it is; the term is
+        logged as ``energy_loss`` either way.
     gan_mode : {"bce", "lsgan"}
         The adversarial loss (`losses.adversarial_loss`); pix2pix uses ``"bce"``.
     ema_decay : float, optional
@@ -72,13 +80,16 @@ class CGAN(keras.Model):
     images : [batch, freq, frames, 1] source images -> generated target images.
     """
 
-    def __init__(self, generator, discriminator, lambda_l1=100.0, gan_mode="bce", ema_decay=None, **kwargs):
+    def __init__(self, generator, discriminator, lambda_l1=100.0, gan_mode="bce", ema_decay=None,
+                 lambda_energy=0.0, **kwargs):
         super().__init__(**kwargs)
+        check_weight("lambda_energy", lambda_energy)
         check_choice("gan_mode", gan_mode, losses.GAN_MODES)
         check_ema_decay(ema_decay)
         self.generator = generator
         self.discriminator = discriminator
         self.lambda_l1 = float(lambda_l1)
+        self.lambda_energy = float(lambda_energy)
         self.gan_mode = gan_mode
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_generator = (None if ema_decay is None
@@ -87,6 +98,7 @@ class CGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.g_gan_loss_tracker = keras.metrics.Mean(name="g_gan_loss")
         self.l1_loss_tracker = keras.metrics.Mean(name="l1_loss")
+        self.energy_loss_tracker = keras.metrics.Mean(name="energy_loss")
 
     def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
         # Keras' own ``optimizer`` stays None: each network has its own, and
@@ -102,7 +114,8 @@ class CGAN(keras.Model):
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.g_gan_loss_tracker, self.l1_loss_tracker]
+        return [self.d_loss_tracker, self.g_loss_tracker, self.g_gan_loss_tracker, self.l1_loss_tracker,
+                self.energy_loss_tracker]
 
     def generator_to_export(self):
         """What a run judges, saves and exports: the weight average when ``ema_decay`` is set, else the generator.
@@ -135,25 +148,31 @@ class CGAN(keras.Model):
         self.discriminator_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
         return d_loss
 
+    def generator_objective(self, source, target, fake, training=False):
+        """G's loss terms: ``(g_loss, g_gan_loss, l1_loss, energy_loss)``, ``g_loss`` their weighted sum."""
+        fake_logits = self.discriminate(source, fake, training=training)
+        g_gan_loss = losses.adversarial_loss(fake_logits, True, self.gan_mode)
+        l1_loss = losses.l1_loss(fake, target)
+        energy_loss = losses.energy_loss(fake, losses.temporal_envelope(target))
+        g_loss = g_gan_loss + self.lambda_l1 * l1_loss + self.lambda_energy * energy_loss
+        return g_loss, g_gan_loss, l1_loss, energy_loss
+
     def train_generator(self, source, target):
-        """Step 2: teach G to fool the updated D and to stay near the real target in L1."""
+        """Step 2: teach G to fool the updated D and to stay near the real target (L1, energy envelope)."""
         with tf.GradientTape() as tape:
             fake = self.generator(source, training=True)
-            fake_logits = self.discriminate(source, fake, training=True)
-            g_gan_loss = losses.adversarial_loss(fake_logits, True, self.gan_mode)
-            l1_loss = losses.l1_loss(fake, target)
-            g_loss = g_gan_loss + self.lambda_l1 * l1_loss
-            objective = losses.replica_scaled(g_loss)
+            terms = self.generator_objective(source, target, fake, training=True)
+            objective = losses.replica_scaled(terms[0])
         grads = tape.gradient(objective, self.generator.trainable_variables)
         self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        return g_loss, g_gan_loss, l1_loss
+        return terms
 
     def train_step(self, batch):
         source, target = batch
         # 1. D learns to tell (source, real target) from (source, G(source)).
         d_loss = self.train_discriminator(source, target)
         # 2. G learns to fool the updated D while staying near the real target.
-        g_loss, g_gan_loss, l1_loss = self.train_generator(source, target)
+        g_loss, g_gan_loss, l1_loss, energy_loss = self.train_generator(source, target)
         # 3. the moving average of G's weights follows the updated G.
         if self.ema_generator is not None:
             self.ema_generator.update(self.generator, self.generator_optimizer.iterations)
@@ -161,6 +180,7 @@ class CGAN(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         self.g_gan_loss_tracker.update_state(g_gan_loss)
         self.l1_loss_tracker.update_state(l1_loss)
+        self.energy_loss_tracker.update_state(energy_loss)
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, batch):
@@ -171,12 +191,12 @@ class CGAN(keras.Model):
         fake_logits = self.discriminate(source, fake)
         d_loss = 0.5 * (losses.adversarial_loss(real_logits, True, self.gan_mode)
                         + losses.adversarial_loss(fake_logits, False, self.gan_mode))
-        g_gan_loss = losses.adversarial_loss(fake_logits, True, self.gan_mode)
-        l1_loss = losses.l1_loss(fake, target)
+        g_loss, g_gan_loss, l1_loss, energy_loss = self.generator_objective(source, target, fake)
         self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_gan_loss + self.lambda_l1 * l1_loss)
+        self.g_loss_tracker.update_state(g_loss)
         self.g_gan_loss_tracker.update_state(g_gan_loss)
         self.l1_loss_tracker.update_state(l1_loss)
+        self.energy_loss_tracker.update_state(energy_loss)
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):
@@ -185,6 +205,7 @@ class CGAN(keras.Model):
             "generator": keras.saving.serialize_keras_object(self.generator),
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "lambda_l1": self.lambda_l1,
+            "lambda_energy": self.lambda_energy,
             "gan_mode": self.gan_mode,
             "ema_decay": self.ema_decay,
         }
@@ -195,6 +216,12 @@ class CGAN(keras.Model):
         for key in ("generator", "discriminator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def check_weight(name, value):
+    """A loss weight is a finite number >= 0; `ParameterError` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < float("inf"):
+        raise ParameterError(f"{name} must be a number, 0 or more, not {value!r}")
 
 
 def check_ema_decay(value):
@@ -412,6 +439,7 @@ def make_datasets(root, config, source=None, target=None):
     """
     check_families("cgan", source, target)
     check_ema_decay(config.get("ema_decay"))
+    check_weight("lambda_energy", config.get("lambda_energy", 0.0))
     check_augment(config)
     check_validation_sounds(root, source, config)
     use = train_on(config)
@@ -531,7 +559,7 @@ def build(config, info):
 
         init_generator(generator, config["init_from"])
     model = CGAN(generator, discriminator, lambda_l1=config["lambda_l1"], gan_mode=config["gan_mode"],
-                 ema_decay=config.get("ema_decay"))
+                 ema_decay=config.get("ema_decay"), lambda_energy=config.get("lambda_energy", 0.0))
     model.compile(generator_optimizer=adam(config), discriminator_optimizer=adam(config),
                   jit_compile=config["jit_compile"])
     model.build((None,) + shape)
