@@ -11,6 +11,9 @@
 #   faster       faster_flute_to_keyboard
 #   cgan         cgan_flute_to_keyboard (the default model of `convert`)
 #   cyclegan     cyclegan_flute_to_keyboard and cyclegan_keyboard_to_flute
+#   phrases      cgan_flute_to_keyboard_phrases: 48 more melodies (64) for flute and keyboard, then
+#                the cgan run fine-tuned on them (init_from, energy constraint), exported under its
+#                own name; after `cgan`, whose run it starts from
 #   evaluate     every shipped flute -> keyboard model on the held-out test notes and phrases
 #
 # Each training is the `default` preset with the settings the shipped model was trained with;
@@ -22,7 +25,7 @@
 set -euo pipefail
 DATA=$(realpath -m "${1:-/work/data/sf}")
 shift || true
-STEPS=${*:-data classifiers faster cgan cyclegan evaluate}
+STEPS=${*:-data classifiers faster cgan cyclegan phrases evaluate}
 RUNS=${RUNS:-runs}
 MODELS=${MODELS:-exported_models}
 cd "$(dirname "$0")/.."
@@ -58,15 +61,23 @@ for step in $STEPS; do
       # Shipped v1 predates judge selection (it exported its 6th epoch).
       train cyclegan-default cyclegan --set select_by=last
       ;;
+    phrases)
+      # Rendered after `cgan`: the shipped v4 trained on the first 16 melodies only.
+      soundtransform data render --out "$DATA" --kind phrases --melodies 64 --families flute,keyboard
+      train cgan-phrases cgan --set train_on=both --set init_from="$RUNS/cgan-default" \
+        --set lambda_energy=1000 --epochs 10 --set export_dir="$RUNS/cgan-phrases-export"
+      soundtransform export "$RUNS/cgan-phrases" --name cgan_flute_to_keyboard_phrases --models-dir "$MODELS"
+      ;;
     evaluate)
-      for model in faster_flute_to_keyboard cgan_flute_to_keyboard cyclegan_flute_to_keyboard; do
+      for model in faster_flute_to_keyboard cgan_flute_to_keyboard cgan_flute_to_keyboard_phrases \
+          cyclegan_flute_to_keyboard; do
         bash benchmarks/evaluate_model.sh "$model" "$DATA" "out/eval-$model"
         bash benchmarks/evaluate_phrases.sh "$model" "$DATA" "out/eval-phrases-$model"
       done
       bash benchmarks/evaluate_baseline.sh "$DATA"
       ;;
     *)
-      echo "unknown step $step; choose from: data classifiers faster cgan cyclegan evaluate" >&2
+      echo "unknown step $step; choose from: data classifiers faster cgan cyclegan phrases evaluate" >&2
       exit 2
       ;;
   esac
