@@ -17,15 +17,21 @@ OUT=${3:-out/eval-phrases-$(basename "$MODEL")}
 SOURCE=${4:-flute}
 TARGET=${5:-keyboard}
 MELODIES=${MELODIES:-16}
+[[ $MELODIES =~ ^[0-9]+$ ]] || { echo "MELODIES must be a whole number, not '$MELODIES'" >&2; exit 2; }
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 IN=$(mktemp -d)
 trap 'rm -rf "$IN"' EXIT
 for f in "$DATA"/nsynth-test/phrases/"$SOURCE"_*-m[0-9][0-9][0-9][0-9].wav; do
   melody=${f##*-m}
-  ((10#${melody%.wav} < MELODIES)) || continue
+  ((10#${melody%.wav} < 10#$MELODIES)) || continue
   ln -s "$(realpath "$f")" "$IN/"
   ln -s "$(realpath "${f%.wav}.json")" "$IN/"
 done
+if [ -z "$(ls -A "$IN")" ]; then
+  echo "no test-split $SOURCE phrases m0000-m$(printf %04d $((10#$MELODIES - 1))) in $DATA; render them first" >&2
+  exit 1
+fi
 mkdir -p "$OUT"
 soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" --overwrite
 soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \

@@ -164,6 +164,16 @@ def save(path, y, sample_rate=SAMPLE_RATE, subtype="PCM_16"):
 def as_written(y, subtype="PCM_16"):
     """``y`` as `save` stores it in a WAV file and `load` reads it back: clipped, quantised.
 
+    Parameters
+    ----------
+    y : np.ndarray [shape=(samples,) or (clips, samples)], float, full scale 1
+    subtype : str
+        The WAV sample format (`save`'s).
+
+    Returns
+    -------
+    np.ndarray, the shape of ``y``, float32
+
     What a user's file holds is what gets judged: libsndfile truncates to
     16 bits, and the judge hears the difference in the noise floor of a
     note's tail (measured on cgan v4: 78 % of test flutes judged keyboard

@@ -53,6 +53,8 @@ class ExampleSpectrograms(keras.callbacks.Callback):
         self.writer.flush()
 
 
+JUDGED_FROM = "wav16"  # what SelectByJudge judges: translations as a 16-bit WAV holds them (audio.as_written)
+
 class SelectByJudge(keras.callbacks.Callback):
     """Each epoch, judge a generator's translations of fixed validation notes; keep the best epoch's generator.
 
@@ -125,7 +127,10 @@ class SelectByJudge(keras.callbacks.Callback):
         # How phrase windows are judged; a resumed run's best judged otherwise is not compared against.
         self.windows_judged = ("note" if self.phrase_judge is not None else "whole") if has_windows else None
         self.best = self.read_best(path) if path else None
-        if self.best is not None and self.best.get("phrase_windows") != self.windows_judged:
+        # A best judged another way (phrase windows, or floats before translations were judged as written
+        # WAV files) is not compared against: its score means something else.
+        if self.best is not None and (self.best.get("phrase_windows") != self.windows_judged
+                                      or self.best.get("judged_from") != JUDGED_FROM):
             self.best = None
 
     @staticmethod
@@ -186,7 +191,8 @@ class SelectByJudge(keras.callbacks.Callback):
             if os.path.exists(self.path + ".json"):
                 os.remove(self.path + ".json")
             self.save(generator, self.path)
-            self.best = {"epoch": epoch + 1, "val_judged_target": judged, "val_target_probability": probability}
+            self.best = {"epoch": epoch + 1, "val_judged_target": judged, "val_target_probability": probability,
+                         "judged_from": JUDGED_FROM}
             if self.windows_judged is not None:
                 self.best["phrase_windows"] = self.windows_judged
             write_text(self.path + ".json", json.dumps(self.best, indent=1))

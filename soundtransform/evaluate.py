@@ -916,7 +916,8 @@ def _phrase_markdown(ph):
         (f"{ph['window_seconds']:g}-s windows classified as target", "windows", "as_target", ".1%"),
     ]
     found = ph.get("notes_from", {}).get("detected", 0)
-    source = f" ({found} with notes found in the input, no JSON)" if found else ""
+    source = (f" ({found} with notes found in the input, no JSON: the input's own pitch and onset figures "
+              "are then near 100 % by construction)") if found else ""
     head = (f"{ph['phrases']} phrases{source}, {g['pitch']['notes']} notes "
             f"({g['onsets']['notes']} after the first 50 ms), "
             f"{g['windows']['windows']} windows of "

@@ -654,11 +654,11 @@ def init_generator(generator, init_from):
             raise DataError(f"init_from: {version_dir} was exported without its generator "
                             f"(assets/{GENERATOR_ASSET}); pass its run folder or generator .keras file")
     source = load_generator(path)
-    want = [tuple(w.shape) for w in generator.weights]
-    have = [tuple(w.shape) for w in source.weights]
+    want = [tuple(generator.input_shape[1:])] + [tuple(w.shape) for w in generator.weights]
+    have = [tuple(source.input_shape[1:])] + [tuple(w.shape) for w in source.weights]
     if want != have:
-        raise ParameterError(f"init_from: {path} is another architecture ({len(have)} weights, first "
-                             f"{have[:1]}) than this run's generator ({len(want)} weights, first {want[:1]}); "
+        raise ParameterError(f"init_from: {path} is another architecture (input {have[0]}, {len(have) - 1} "
+                             f"weights) than this run's generator (input {want[0]}, {len(want) - 1} weights); "
                              "use the same ngf, depth, freq_bins and frames")
     generator.set_weights(source.get_weights())
     return path

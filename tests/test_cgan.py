@@ -294,13 +294,20 @@ def test_init_from_starts_from_a_run_or_an_export(dataset, tmp_path):
     ("{tmp}/missing.keras", DataError, "no such generator file, run folder or exported model"),
     ("{tmp}", DataError, "holds no exported model"),
     ("{wide}", ParameterError, "another architecture"),
+    ("{narrow}", ParameterError, r"another architecture \(input \(\d+, \d+, 1\)"),  # same weights, other input
+    ("{bare}", DataError, "was exported without its generator"),
 ])
 def test_bad_init_from_fails_in_one_line(dataset, tmp_path, value, error, message):
     config = presets.resolve("cgan", "tiny")
     info = cgan.make_datasets(dataset, config, "flute", "keyboard")[2]
-    wide = tmp_path / "wide.keras"
+    wide, narrow = tmp_path / "wide.keras", tmp_path / "narrow.keras"
     cgan.build({**config, "ngf": 8}, info).generator.save(wide)
-    value = value.format(tmp=tmp_path, wide=wide)
+    cgan.build({**config, "freq_bins": config["freq_bins"] * 2}, info).generator.save(narrow)
+    bare = ""
+    if value == "{bare}":  # an export made before exports kept their generator
+        bare = export.export_generator(cgan.build(config, info).generator, "old", base_dir=str(tmp_path / "m"))
+        os.remove(os.path.join(bare, "assets", export.GENERATOR_ASSET))
+    value = value.format(tmp=tmp_path, wide=wide, narrow=narrow, bare=bare)
     with pytest.raises(error, match=message) as caught:
         cgan.build({**config, "init_from": value}, info)
     assert "\n" not in str(caught.value)
@@ -335,3 +342,26 @@ def test_bad_lambda_energy_fails_before_the_run_starts(dataset, tmp_path, value)
         train.train("cgan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
                     target="keyboard", progress=False, lambda_energy=value)
     assert not (tmp_path / "run").exists()
+
+
+def test_init_from_seeds_the_average_and_a_resume_keeps_its_own_weights(dataset, tmp_path):
+    first = train.train("cgan", dataset, run_dir=str(tmp_path / "first"), preset="tiny", source="flute",
+                        target="keyboard", progress=False, export_dir=str(tmp_path / "exported"))
+    start = shutil.copy(first["generator"], tmp_path / "start.keras")
+    config = presets.resolve("cgan", "tiny", ema_decay=0.9)
+    info = cgan.make_datasets(dataset, config, "flute", "keyboard")[2]
+    model = cgan.build({**config, "init_from": str(start)}, info)
+    for a, b in zip(_weights(model.generator_to_export()), _weights(model.generator)):
+        np.testing.assert_array_equal(a, b)  # the weight average starts where the generator starts
+    assert info["init_from_file"] == str(start)
+    run_dir = str(tmp_path / "tuned")
+    train.train("cgan", dataset, run_dir=run_dir, preset="tiny", source="flute", target="keyboard",
+                progress=False, export_dir=str(tmp_path / "exported"), init_from=str(start))
+    trained = _weights(keras.saving.load_model(os.path.join(run_dir, "generator.keras"), compile=False))
+    saved = json.load(open(os.path.join(run_dir, "config.json")))
+    assert saved["config"]["init_from"] == str(start) and saved["data"]["init_from_file"] == str(start)
+    os.remove(start)  # a resumed run needs its own checkpoint only
+    second = train.train("cgan", dataset, run_dir=run_dir, preset="tiny", progress=False, epochs=2)
+    assert len(second["history"]["g_loss"]) == 1
+    assert json.load(open(os.path.join(run_dir, "config.json")))["data"]["init_from_file"] == str(start)
+    assert not all(np.array_equal(a, b) for a, b in zip(_weights(second["model"].generator), trained))

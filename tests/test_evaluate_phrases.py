@@ -148,7 +148,7 @@ def test_detect_notes_judges_recordings_without_json(phrase_folders, tiny_classi
     assert result.returncode == 0, result.stderr
     ph = json.load(open(tmp_path / "found" / "report.json"))["phrases"]
     assert ph["notes_from"] == {"json": 0, "detected": 2}
-    assert "2 with notes found in the input" in result.stdout
+    assert "2 with notes found in the input, no JSON" in result.stdout
     g = ph["generated"]
     assert g["pitch"]["within_50_cents"] >= 0.9 and g["onsets"]["within_50_ms"] >= 0.9
     assert g == ph["input"]

@@ -164,3 +164,24 @@ def test_window_notes_keep_the_note_sounding_at_the_start():
     np.testing.assert_allclose([(n["onset"], n["offset"]) for n in found], [(0.0, 0.0), (0.5, 0.9)], atol=1e-9)
     assert cgan.window_notes(melody, 0, sr) == melody[:2]
     assert [n["onset"] for n in cgan.window_notes(melody, int(0.5 * sr), sr)] == [0.0]  # starts with a note
+
+
+def test_a_best_judged_from_floats_is_not_compared_against(notes_and_phrases, tmp_path):
+    import json
+
+    import keras
+
+    from soundtransform.callbacks import JUDGED_FROM, SelectByJudge
+
+    config = presets.resolve("cgan", "tiny", select_notes=2)
+    waveforms = cgan.validation_waveforms(notes_and_phrases, "flute", config)
+    shape = (config["freq_bins"], config["frames"], 1)
+    identity = keras.Sequential([keras.Input(shape), keras.layers.Identity()])
+    path = str(tmp_path / "best.keras")
+    identity.save(path)
+    record = {"epoch": 3, "val_judged_target": 1.0, "val_target_probability": 1.0}
+    for saved, kept in ((record, False), ({**record, "judged_from": JUDGED_FROM}, True)):
+        with open(path + ".json", "w") as f:
+            json.dump(saved, f)
+        callback = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, path, *shape[:2])
+        assert (callback.best is not None) == kept

@@ -554,10 +554,10 @@ def build(config, info):
                      dropout=config["dropout"], name="generator")
     discriminator = PatchGAN(shape[:2] + (2,), ndf=config["ndf"], n_layers=config["n_layers"],
                              norm=config["norm"], name="discriminator")
-    if config.get("init_from"):  # fine-tuning; a resumed run's backup then restores its own weights
+    if config.get("init_from") and not info.get("resumed"):  # fine-tuning; a resumed run has its own weights
         from soundtransform.export import init_generator
 
-        init_generator(generator, config["init_from"])
+        info["init_from_file"] = os.path.abspath(init_generator(generator, config["init_from"]))
     model = CGAN(generator, discriminator, lambda_l1=config["lambda_l1"], gan_mode=config["gan_mode"],
                  ema_decay=config.get("ema_decay"), lambda_energy=config.get("lambda_energy", 0.0))
     model.compile(generator_optimizer=adam(config), discriminator_optimizer=adam(config),
