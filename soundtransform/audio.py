@@ -156,9 +156,13 @@ def save(path, y, sample_rate=SAMPLE_RATE, subtype="PCM_16"):
         )
     if fmt == "OGG":
         subtype = "VORBIS"
-    y = np.clip(np.nan_to_num(np.asarray(y, dtype=np.float32)), -1.0, 1.0)
     with atomic_path(path) as tmp:
-        sf.write(tmp, y, sample_rate, format=fmt, subtype=subtype)
+        sf.write(tmp, _writable(y), sample_rate, format=fmt, subtype=subtype)
+
+
+def _writable(y):
+    """What `save` and `as_written` hand libsndfile: float32, NaN as 0, clipped to [-1, 1]."""
+    return np.clip(np.nan_to_num(np.asarray(y, dtype=np.float32)), -1.0, 1.0)
 
 
 def as_written(y, subtype="PCM_16"):
@@ -187,7 +191,7 @@ def as_written(y, subtype="PCM_16"):
     if y.ndim == 2:  # one clip at a time: [clips, samples]
         return np.stack([as_written(clip, subtype) for clip in y]) if len(y) else y
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(np.nan_to_num(y), -1.0, 1.0), SAMPLE_RATE, format="WAV", subtype=subtype)
+    sf.write(buffer, _writable(y), SAMPLE_RATE, format="WAV", subtype=subtype)
     buffer.seek(0)
     return sf.read(buffer, dtype="float32")[0]
 

@@ -461,6 +461,17 @@ def note_pitch_accuracy(waveforms, note_lists):
             "median_abs_cents": float(np.median(cents)) if cents.size else None, "unvoiced": float(unvoiced / total)}
 
 
+def detected_onsets(y):
+    """Onset times (s) librosa's spectral-flux detector finds in ``y``: 8 ms hops, no backtracking."""
+    import librosa
+
+    y = np.asarray(y, np.float32)
+    if y.size < 1024:
+        return np.zeros(0)
+    return librosa.onset.onset_detect(y=y, sr=audio.SAMPLE_RATE, hop_length=_PHRASE_HOP, units="time",
+                                      backtrack=False)
+
+
 def find_notes(y):
     """The notes of a recording that has no phrase JSON, found in the audio itself.
 
@@ -480,13 +491,9 @@ def find_notes(y):
     -------
     list of dict with ``onset``, ``offset`` (s) and ``pitch`` (MIDI, float)
     """
-    import librosa
-
     y = np.asarray(y, np.float32)
     end = y.size / audio.SAMPLE_RATE
-    found = librosa.onset.onset_detect(y=y, sr=audio.SAMPLE_RATE, hop_length=_PHRASE_HOP, units="time",
-                                       backtrack=False) if y.size >= 1024 else np.zeros(0)
-    onsets = sorted({0.0, *(float(t) for t in found if 0.0 < t < end)})
+    onsets = sorted({0.0, *(float(t) for t in detected_onsets(y) if 0.0 < t < end)})
     bounds = [(a, b) for a, b in zip(onsets, onsets[1:] + [end]) if b - a >= ONSET_TOLERANCE_MS / 1000.0]
     notes = [{"onset": round(a, 4), "offset": round(b, 4)} for a, b in bounds]
     out = []
@@ -513,13 +520,10 @@ def onset_timing(waveforms, note_lists):
     ``precision`` (share of detected onsets within 50 ms of a written one;
     spurious onsets lower it).
     """
-    import librosa
-
     tolerance = ONSET_TOLERANCE_MS / 1000.0
     errors, detected_total, detected_matched = [], 0, 0
     for y, notes in zip(waveforms, note_lists):
-        detected = librosa.onset.onset_detect(y=np.asarray(y, np.float32), sr=audio.SAMPLE_RATE,
-                                              hop_length=_PHRASE_HOP, units="time", backtrack=False)
+        detected = detected_onsets(y)
         written = np.array([n["onset"] for n in notes if n["onset"] >= tolerance])
         detected_total += len(detected)
         if written.size:

@@ -154,14 +154,14 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
     distribution = make_strategy(strategy)
     chief = is_chief()
     train_ds, valid_ds, info = module.make_datasets(data_dir, config, source=source, target=target)
-    if saved is not None:
+    build_config = config
+    if saved is not None and config.get("init_from"):
         # A resumed run restores its own weights (BackupAndRestore): nothing to start from again.
-        info["resumed"] = True
+        build_config = {**config, "init_from": None}
         info.update({k: v for k, v in saved.get("data", {}).items() if k == "init_from_file"})
     with distribution.scope():
         # Before the run folder exists, so a setting that build refuses leaves none.
-        model = module.build(config, info)
-    info.pop("resumed", None)
+        model = module.build(build_config, info)
     if chief:
         os.makedirs(run_dir, exist_ok=True)
         write_text(

@@ -554,7 +554,7 @@ def build(config, info):
                      dropout=config["dropout"], name="generator")
     discriminator = PatchGAN(shape[:2] + (2,), ndf=config["ndf"], n_layers=config["n_layers"],
                              norm=config["norm"], name="discriminator")
-    if config.get("init_from") and not info.get("resumed"):  # fine-tuning; a resumed run has its own weights
+    if config.get("init_from"):  # fine-tuning (train leaves it out when a run resumes from its own weights)
         from soundtransform.export import init_generator
 
         info["init_from_file"] = os.path.abspath(init_generator(generator, config["init_from"]))
