@@ -157,12 +157,32 @@ def save(path, y, sample_rate=SAMPLE_RATE, subtype="PCM_16"):
     if fmt == "OGG":
         subtype = "VORBIS"
     with atomic_path(path) as tmp:
-        sf.write(tmp, _writable(y), sample_rate, format=fmt, subtype=subtype)
+        sf.write(tmp, _writable(y, subtype), sample_rate, format=fmt, subtype=subtype)
 
 
-def _writable(y):
-    """What `save` and `as_written` hand libsndfile: float32, NaN as 0, clipped to [-1, 1]."""
-    return np.clip(np.nan_to_num(np.asarray(y, dtype=np.float32)), -1.0, 1.0)
+# Integer sample formats that `save` quantises itself: bits, and the integer
+# type soundfile takes for them (left-aligned: 24-bit samples go as int32).
+_ROUNDED = {"PCM_16": (16, np.int16), "PCM_24": (24, np.int32)}
+
+
+def _writable(y, subtype):
+    """What `save` and `as_written` hand libsndfile: NaN as 0, clipped to [-1, 1], rounded.
+
+    libsndfile's own float-to-integer conversion rounds toward minus infinity
+    (0.9 of a 16-bit step becomes 0, -0.4 becomes -1): a bias of half a step
+    and 6 dB more quantisation noise, all of it in a note's quiet tail.  For
+    PCM_16 and PCM_24 the samples are rounded to the nearest step here and
+    handed over as integers, so a file read with `load` and saved again is
+    bit-identical (steps of ``2 ** -(bits - 1)``, as libsndfile reads them).
+    Other formats get float32.
+    """
+    y = np.clip(np.nan_to_num(np.asarray(y, dtype=np.float32)), -1.0, 1.0)
+    if subtype not in _ROUNDED:
+        return y
+    bits, dtype = _ROUNDED[subtype]
+    steps = 2.0 ** (bits - 1)
+    q = np.clip(np.rint(y.astype(np.float64) * steps), -steps, steps - 1)
+    return (q * 2.0 ** (np.iinfo(dtype).bits - bits)).astype(dtype)
 
 
 def as_written(y, subtype="PCM_16"):
@@ -178,10 +198,11 @@ def as_written(y, subtype="PCM_16"):
     -------
     np.ndarray, the shape of ``y``, float32
 
-    What a user's file holds is what gets judged: libsndfile truncates to
-    16 bits, and the judge hears the difference in the noise floor of a
-    note's tail (measured on cgan v4: 78 % of test flutes judged keyboard
-    from the files, 93 % from the float outputs).
+    What a user's file holds is what gets judged.  When libsndfile did the
+    quantising (rounding toward minus infinity, see `_writable`), the judge
+    heard it in a note's quiet tail: cgan v4's outputs of the 222 test
+    flutes were judged keyboard 78.4 % of the time from the files, 93.2 % as
+    floats; rounded as now, 91.4 % from the files.
     """
     import io
 
@@ -191,7 +212,7 @@ def as_written(y, subtype="PCM_16"):
     if y.ndim == 2:  # one clip at a time: [clips, samples]
         return np.stack([as_written(clip, subtype) for clip in y]) if len(y) else y
     buffer = io.BytesIO()
-    sf.write(buffer, _writable(y), SAMPLE_RATE, format="WAV", subtype=subtype)
+    sf.write(buffer, _writable(y, subtype), SAMPLE_RATE, format="WAV", subtype=subtype)
     buffer.seek(0)
     return sf.read(buffer, dtype="float32")[0]
 
