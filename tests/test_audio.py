@@ -164,3 +164,25 @@ def test_as_written_is_what_a_saved_wav_holds(tmp_path):
     np.testing.assert_array_equal(written * 32768, np.round(written * 32768))  # every sample a 16-bit step
     assert np.max(np.abs(written[2])) <= 1.0  # clipped like save
     assert audio.as_written(np.zeros((0, 10), np.float32)).shape == (0, 10)
+
+
+@pytest.mark.parametrize("ext, subtype, bits", [(".wav", "PCM_16", 16), (".flac", "PCM_16", 16), (".wav", "PCM_24", 24)])
+def test_save_rounds_to_the_nearest_step_without_bias(tmp_path, ext, subtype, bits):
+    step = 2.0 ** -(bits - 1)
+    fractions = np.array([0.4, 0.6, -0.4, -0.6, 0.0, 2.4, -2.6])
+    path = tmp_path / f"x{ext}"
+    audio.save(path, (fractions * step).astype(np.float64), subtype=subtype)
+    got = audio.load(path)
+    np.testing.assert_array_equal(np.rint(got / step), [0, 1, 0, -1, 0, 2, -3])
+    # A quiet noise floor keeps its mean: rounding toward minus infinity would shift it by half a step.
+    rng = np.random.default_rng(1)
+    floor = (rng.normal(size=16000) * 0.7 * step).astype(np.float32)
+    audio.save(path, floor, subtype=subtype)
+    assert abs(np.mean(audio.load(path)) / step) < 0.02
+    # What `load` returns is saved back bit for bit, and full scale stays in range.
+    loud = rng.uniform(-1.2, 1.2, 4000).astype(np.float32)
+    audio.save(path, loud, subtype=subtype)
+    first = audio.load(path)
+    audio.save(path, first, subtype=subtype)
+    np.testing.assert_array_equal(audio.load(path), first)
+    assert first.max() == 1.0 - step and first.min() == -1.0
