@@ -24,6 +24,17 @@ Features (`timbre_features`, 238 per window)
     Classic instrument-recognition descriptors (Eronen & Klapuri 2000; Peeters
     et al. 2011, "The Timbre Toolbox").
 
+The floor (`FLOOR_DB`)
+    Every bin quieter than 50 dB below the window's loudest bin is raised to
+    that level before any feature is computed, so what lies under it (a
+    release's last tail, dither, how a file was quantised) cannot move the
+    verdict.  Without it the verdict hung on the last bit: cgan v4's outputs
+    of the 222 test flutes were judged keyboard 91 % of the time from files
+    rounded to 16 bits and 78 % from files libsndfile had rounded toward
+    minus infinity, and the same judge trained on the same notes rendered
+    with rounding gave 55 % and 25 %.  With the floor, floats and both kinds
+    of file get the same verdict (README, "The judge hears the noise floor").
+
 Model
     A ``keras.Model`` that standardises the features and applies one
     ``Dense(11)`` softmax with an L2 penalty: multinomial logistic regression,
@@ -57,6 +68,7 @@ N_MELS = 64
 N_MFCC = 20
 ENVELOPE_POINTS = 24
 SOUNDING_DB = -40.0  # frames within this of the loudest one carry the timbre statistics
+FLOOR_DB = -50.0  # the features see nothing quieter than this re the window's loudest STFT bin
 N_FEATURES = 2 * (2 * N_MFCC + N_MELS) + ENVELOPE_POINTS + 2 + 4
 SEGMENT_MIN_SAMPLES = int(0.2 * audio.SAMPLE_RATE)  # 12 frames: shorter pieces carry no usable envelope
 UNITS = ("window", "note")  # what a judge classifies in a phrase (module docstring)
@@ -78,6 +90,7 @@ def _window_features(magnitude, mel_basis):
     import librosa
 
     eps = 1e-10
+    magnitude = np.maximum(magnitude, magnitude.max() * 10.0 ** (FLOOR_DB / 20.0))
     power = magnitude.T ** 2  # [bins, frames]
     mel = mel_basis @ power
     floor = 10.0 ** (audio.DB_FLOOR / 10.0)  # relative to the peak first, so gain does not matter

@@ -28,6 +28,20 @@ def test_features_ignore_gain_but_see_the_envelope():
     assert np.abs(loud - fast).max() > 5.0  # a faster decay changes the envelope points
 
 
+def test_features_do_not_hear_below_the_floor(monkeypatch):
+    """A quiet tail quantised two ways (rounded; rounded toward minus infinity, as libsndfile does) is one verdict."""
+    from soundtransform import timbre_judge
+
+    tone = make_tone(seconds=4.0, decay=3.0)  # its tail falls under one 16-bit step
+    rounded = np.rint(tone * 32768) / 32768
+    floored = np.floor(tone * 32768) / 32768
+    (a, b), _ = timbre_features([rounded, floored])
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    monkeypatch.setattr(timbre_judge, "FLOOR_DB", -300.0)  # no floor: the last bit moves the features
+    (a, b), _ = timbre_features([rounded, floored])
+    assert np.abs(a - b).max() > 1.0
+
+
 def test_fit_learns_families_and_reloads(notes, tmp_path):
     waveforms = [audio.load(n.path) for n in notes]
     labels = np.array([data.FAMILIES.index(n.family) for n in notes])
