@@ -67,6 +67,8 @@ for step in $STEPS; do
       train cgan-phrases cgan --set train_on=both --set init_from="$RUNS/cgan-default" \
         --set lambda_energy=1000 --epochs 10 --set export_dir="$RUNS/cgan-phrases-export"
       soundtransform export "$RUNS/cgan-phrases" --name cgan_flute_to_keyboard_phrases --models-dir "$MODELS"
+      # The same generator is the default since the seventh session (cgan_flute_to_keyboard v5).
+      soundtransform export "$RUNS/cgan-phrases" --name cgan_flute_to_keyboard --models-dir "$MODELS"
       ;;
     evaluate)
       for model in faster_flute_to_keyboard cgan_flute_to_keyboard cgan_flute_to_keyboard_phrases \
