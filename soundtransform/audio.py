@@ -17,13 +17,15 @@ instead of clipping at it keeps the mapping invertible, so an untouched image
 inverts back to the exact magnitude.
 
 All transforms are TensorFlow ops so they can live inside an exported SavedModel
-(no tensorflow-io ops here: TF Serving does not have them).
+(no tensorflow-io ops here: TF Serving does not have them).  TensorFlow is
+imported by the functions that use it: reading, checking and writing files
+(`load`, `save`) does without it, so bad input is reported before TensorFlow's
+import (seconds) is paid.
 """
 
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import atomic_path
@@ -253,6 +255,8 @@ def stft(y):
         ``frames = samples // HOP_LENGTH + 1``.  Magnitudes are scaled so a
         full-scale sine peaks at 1.
     """
+    import tensorflow as tf
+
     y = tf.convert_to_tensor(y, tf.float32)
     pad = [[0, 0]] * (len(y.shape) - 1) + [[N_FFT // 2, N_FFT // 2]]
     y = tf.pad(y, pad)
@@ -264,6 +268,8 @@ def stft(y):
 
 def istft(S, samples):
     """Inverse of `stft`: ``S [..., frames, N_FFT // 2 + 1]`` -> ``[..., samples]``."""
+    import tensorflow as tf
+
     S = tf.convert_to_tensor(S, tf.complex64) / tf.cast(_MAG_SCALE, tf.complex64)
     y = tf.signal.inverse_stft(
         S,
@@ -277,12 +283,16 @@ def istft(S, samples):
 
 def amplitude_to_image(amplitude):
     """The image value ``[-1, 1]`` of each STFT amplitude, element by element (the module's mapping)."""
+    import tensorflow as tf
+
     db = 20.0 * tf.math.log(amplitude + _FLOOR_AMP) / tf.math.log(10.0)
     return tf.clip_by_value(1.0 - 2.0 * db / DB_FLOOR, -1.0, 1.0)
 
 
 def image_to_amplitude(image):
     """Inverse of `amplitude_to_image`, element by element."""
+    import tensorflow as tf
+
     db = (1.0 - tf.clip_by_value(image, -1.0, 1.0)) * DB_FLOOR / 2.0
     return tf.nn.relu(tf.pow(10.0, db / 20.0) - _FLOOR_AMP)
 
@@ -292,6 +302,8 @@ def magnitude_to_image(magnitude):
 
     Rows are frequency bins (row 0 is DC), columns are frames, values in [-1, 1].
     """
+    import tensorflow as tf
+
     image = amplitude_to_image(tf.convert_to_tensor(magnitude, tf.float32)[..., :N_FREQ])
     return tf.expand_dims(tf.linalg.matrix_transpose(image), -1)
 
@@ -302,6 +314,8 @@ def image_to_magnitude(image):
     An image with fewer than `N_FREQ` rows is taken as the lowest bins; the rest
     are silent.
     """
+    import tensorflow as tf
+
     mag = tf.linalg.matrix_transpose(image_to_amplitude(tf.convert_to_tensor(image, tf.float32)[..., 0]))
     missing = N_FFT // 2 + 1 - tf.shape(mag)[-1]
     pad = tf.concat([tf.zeros([tf.rank(mag) - 1, 2], tf.int32), [[0, missing]]], 0)
@@ -322,6 +336,8 @@ def waveform_to_image(y, freq_bins=N_FREQ):
     image : tf.Tensor [shape=(..., freq_bins, frames, 1)], float32 in [-1, 1]
     phase : tf.Tensor [shape=(..., frames, N_FFT // 2 + 1)], float32, radians
     """
+    import tensorflow as tf
+
     S = stft(y)
     image = magnitude_to_image(tf.abs(S))[..., :freq_bins, :, :]
     return image, tf.math.angle(S)
@@ -348,6 +364,8 @@ def image_to_waveform(image, samples, phase="griffin-lim", source_phase=None, n_
     -------
     y : tf.Tensor [shape=(..., samples)], float32
     """
+    import tensorflow as tf
+
     check_choice("phase", phase, PHASES)
     magnitude = image_to_magnitude(image)
     if phase == "source":
@@ -358,6 +376,8 @@ def image_to_waveform(image, samples, phase="griffin-lim", source_phase=None, n_
 
 
 def _polar(magnitude, phase):
+    import tensorflow as tf
+
     return tf.complex(magnitude * tf.cos(phase), magnitude * tf.sin(phase))
 
 
@@ -377,6 +397,8 @@ def griffin_lim(magnitude, samples, n_iter=32, init_phase=None, momentum=0.99):
     -------
     y : tf.Tensor [shape=(..., samples)], float32
     """
+    import tensorflow as tf
+
     magnitude = tf.convert_to_tensor(magnitude, tf.float32)
     if init_phase is None:
         angles = tf.complex(tf.ones_like(magnitude), tf.zeros_like(magnitude))
@@ -405,6 +427,8 @@ def griffin_lim(magnitude, samples, n_iter=32, init_phase=None, momentum=0.99):
 
 def spectral_convergence(magnitude, y):
     """``||S - |STFT(y)|||_F / ||S||_F``: how well ``y`` realises ``magnitude``."""
+    import tensorflow as tf
+
     rebuilt = tf.abs(stft(y))
     frames = tf.minimum(tf.shape(rebuilt)[-2], tf.shape(magnitude)[-2])
     a = magnitude[..., :frames, :]

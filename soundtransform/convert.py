@@ -218,18 +218,17 @@ def load_slow(style, **options):
         `soundtransform.methods.slow.stylize` options (``steps``, ``preset``,
         ``classifier`` ...).
     """
-    try:
-        from soundtransform.methods import slow
-    except ImportError as exc:
-        raise ParameterError(f"--method slow is not available: {exc}") from None
-    if not hasattr(slow, "stylize"):
-        raise ParameterError("--method slow is not available: soundtransform/methods/slow.py has no stylize()")
     if style is None:
         raise ParameterError("--method slow needs a style sound: --style STYLE.wav")
     style_path = None
     if isinstance(style, (str, os.PathLike)):
         style_path = os.fspath(style)
         style = audio.load(style_path, require_sound=True)
+    # Imported after the style is checked: the import brings in TensorFlow (seconds).
+    try:
+        from soundtransform.methods import slow
+    except ImportError as exc:
+        raise ParameterError(f"--method slow is not available: {exc}") from None
     options.setdefault("progress", False)
 
     def transform(x):

@@ -28,7 +28,7 @@ import sys
 import warnings
 
 from soundtransform import methods, presets
-from soundtransform.errors import ParameterError, check_choice
+from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import write_text
 
 
@@ -118,8 +118,12 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
     dict with ``run_dir``, ``history`` (per-epoch logs of this call), ``model``
     (the trained training model) and the method's artifacts (chief only).
     """
-    module = methods.get(method)  # fails fast on an unknown method, before TF starts
+    # Checked before the method's module is imported: that import starts TensorFlow (seconds).
+    check_choice("method", method, tuple(methods.METHODS))
     check_choice("strategy", strategy, STRATEGIES)
+    if not os.path.isdir(data_dir):
+        raise DataError(f"dataset folder {data_dir} does not exist; render one with `soundtransform data render`")
+    module = methods.get(method)
 
     import tempfile
 
