@@ -10,6 +10,8 @@
 #   [MELODIES=N] bash benchmarks/evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
 #
 # e.g. bash benchmarks/evaluate_phrases.sh cgan_flute_to_keyboard /work/data/sf
+# MODEL "slow" runs Slow style transfer towards one style sound instead of a model:
+#   STYLE=keyboard_note.wav bash benchmarks/evaluate_phrases.sh slow /work/data/sf
 set -euo pipefail
 MODEL=${1:?usage: evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]}
 DATA=${2:-/work/data/sf}
@@ -33,6 +35,12 @@ if [ -z "$(ls -A "$IN")" ]; then
   exit 1
 fi
 mkdir -p "$OUT"
-soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" --overwrite
+if [ "$MODEL" = slow ]; then
+  [ -n "${STYLE:-}" ] || { echo "MODEL slow needs STYLE=a style sound (e.g. a keyboard note)" >&2; exit 2; }
+  CONVERT=(--method slow --style "$STYLE")
+else
+  CONVERT=(--model "$MODEL")
+fi
+soundtransform convert "$IN" "$OUT/converted" "${CONVERT[@]}" --overwrite
 soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \
   --data "$DATA" --split test --out "$OUT/report"
