@@ -12,8 +12,10 @@
 #   cgan         cgan_flute_to_keyboard (the default model of `convert`)
 #   cyclegan     cyclegan_flute_to_keyboard and cyclegan_keyboard_to_flute
 #   phrases      cgan_flute_to_keyboard_phrases: 48 more melodies (64) for flute and keyboard, then
-#                the cgan run fine-tuned on them (init_from, energy constraint), exported under its
-#                own name; after `cgan`, whose run it starts from
+#                the cgan run fine-tuned on them (init_from, energy constraint), then fine-tuned
+#                again at a quarter of the learning rate with a weight average (v6, 8 epochs,
+#                33 min); exported under its own name and as the default; after `cgan`, whose run
+#                it starts from
 #   evaluate     every shipped flute -> keyboard model on the held-out test notes and phrases
 #
 # Each training is the `default` preset with the settings the shipped model was trained with;
@@ -66,12 +68,17 @@ for step in $STEPS; do
       soundtransform data render --out "$DATA" --kind phrases --melodies 64 --families flute,keyboard
       train cgan-phrases cgan --set train_on=both --set init_from="$RUNS/cgan-default" \
         --set lambda_energy=1000 --epochs 10 --set export_dir="$RUNS/cgan-phrases-export"
-      soundtransform export "$RUNS/cgan-phrases" --name cgan_flute_to_keyboard_phrases --models-dir "$MODELS"
-      # The same generator is the default since the seventh session (cgan_flute_to_keyboard v5).
-      soundtransform export "$RUNS/cgan-phrases" --name cgan_flute_to_keyboard --models-dir "$MODELS"
+      # The eighth session's default (cgan_flute_to_keyboard v6, cgan_flute_to_keyboard_phrases v2):
+      # the same again at learning rate 5e-5 with an average of the generator's weights (decay 0.999),
+      # its best-judged epoch (4 of 8).  The run before it was v5 and phrases v1.
+      train cgan-phrases-ema cgan --set train_on=both --set init_from="$RUNS/cgan-phrases" \
+        --set lambda_energy=1000 --set learning_rate=5e-5 --set ema_decay=0.999 --epochs 8 \
+        --set export_dir="$RUNS/cgan-phrases-ema-export"
+      soundtransform export "$RUNS/cgan-phrases-ema" --name cgan_flute_to_keyboard_phrases --models-dir "$MODELS"
+      soundtransform export "$RUNS/cgan-phrases-ema" --name cgan_flute_to_keyboard --models-dir "$MODELS"
       ;;
     evaluate)
-      # cgan_flute_to_keyboard_phrases holds the default's generator (v5): judged once, as the default.
+      # cgan_flute_to_keyboard_phrases holds the default's generator (v6): judged once, as the default.
       for model in faster_flute_to_keyboard cgan_flute_to_keyboard cyclegan_flute_to_keyboard; do
         bash benchmarks/evaluate_model.sh "$model" "$DATA" "out/eval-$model"
         bash benchmarks/evaluate_phrases.sh "$model" "$DATA" "out/eval-phrases-$model"
