@@ -364,8 +364,6 @@ def image_to_waveform(image, samples, phase="griffin-lim", source_phase=None, n_
     -------
     y : tf.Tensor [shape=(..., samples)], float32
     """
-    import tensorflow as tf
-
     check_choice("phase", phase, PHASES)
     magnitude = image_to_magnitude(image)
     if phase == "source":
