@@ -211,6 +211,9 @@ def as_written(y, subtype="PCM_16"):
     import soundfile as sf
 
     y = np.asarray(y, dtype=np.float32)
+    if subtype in _ROUNDED:  # `_writable` quantises these itself: what libsndfile reads back, without a file
+        q = _writable(y, subtype)
+        return (q / -float(np.iinfo(q.dtype).min)).astype(np.float32)
     if y.ndim == 2:  # one clip at a time: [clips, samples]
         return np.stack([as_written(clip, subtype) for clip in y]) if len(y) else y
     buffer = io.BytesIO()

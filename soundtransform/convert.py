@@ -224,11 +224,8 @@ def load_slow(style, **options):
     if isinstance(style, (str, os.PathLike)):
         style_path = os.fspath(style)
         style = audio.load(style_path, require_sound=True)
-    # Imported after the style is checked: the import brings in TensorFlow (seconds).
-    try:
-        from soundtransform.methods import slow
-    except ImportError as exc:
-        raise ParameterError(f"--method slow is not available: {exc}") from None
+    from soundtransform.methods import slow  # after the style is checked: it brings in TensorFlow (seconds)
+
     options.setdefault("progress", False)
 
     def transform(x):

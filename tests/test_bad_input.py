@@ -6,12 +6,14 @@ was clobbered.
 """
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import assert_one_line_error, make_tone, run_cli
+from conftest import ROOT, assert_one_line_error, make_tone, run_cli
 from soundtransform import export
 from test_export import tiny_generator
 
@@ -182,11 +184,6 @@ except SystemExit as exc:
 @pytest.mark.parametrize("case", ["missing input", "output exists", "output format", "slow without style",
                                   "missing style", "no dataset"])
 def test_bad_input_is_reported_before_tensorflow_starts(models, tmp_path, case):
-    import subprocess
-    import sys
-
-    from conftest import ROOT
-
     src = _make(str(tmp_path), "pcm24")
     existing = tmp_path / "existing.wav"
     existing.write_bytes(b"the user's file")
