@@ -232,7 +232,8 @@ def test_augment_images_changes_level_and_adds_a_noise_floor():
     np.testing.assert_allclose(cgan.augment_images(loud, 0.0), loud, atol=1e-5)
     np.testing.assert_allclose(_db(cgan.augment_images(loud, 6.0)), -14.0, atol=0.01)
     np.testing.assert_allclose(_db(cgan.augment_images(loud, -6.0)), -26.0, atol=0.01)
-    noisy = _db(cgan.augment_images(silent, 0.0, -50.0))
+    # A seeded generator: with the global one, 64 Rayleigh draws fall below -79 dB in about 8 % of runs.
+    noisy = _db(cgan.augment_images(silent, 0.0, -50.0, rng=tf.random.Generator.from_seed(0)))
     # Rayleigh amplitudes of RMS -50 dB have their median at sqrt(ln 2), -51.6 dB; none stays at the old floor.
     assert np.all(noisy > -79.0) and abs(np.median(noisy) - -51.6) < 3.0, np.median(noisy)
     # Well above the noise the picture hardly changes.
