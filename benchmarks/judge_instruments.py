@@ -33,14 +33,19 @@ def main():
     judge = evaluate.load_judge(args.judge)
     index = data.FAMILIES.index(args.family)
     wanted = set(args.instruments.split(",")) if args.instruments else None
+    tables = {}  # split -> instrument -> notes, read before anything is judged
+    for split in args.split or data.SPLITS:
+        tables[split] = collections.defaultdict(list)
+        for note in data.select(data.read_split(args.data, split), families=[args.family]):
+            if wanted is None or note.instrument_str in wanted:
+                tables[split][note.instrument_str].append(note)
+    missing = (wanted or set()) - {name for by_instrument in tables.values() for name in by_instrument}
+    if missing:
+        parser.error(f"no {args.family} notes of {', '.join(sorted(missing))} in {args.data}")
     print(f"| split | instrument | notes | judged {args.family} | most common other answer |"
           + (" by pitch band (MIDI from: share, notes) |" if args.by_pitch else ""))
     print("| --- | --- | --- | --- | --- |" + (" --- |" if args.by_pitch else ""))
-    for split in args.split or data.SPLITS:
-        by_instrument = collections.defaultdict(list)
-        for note in data.select(data.read_split(args.data, split), families=[args.family]):
-            if wanted is None or note.instrument_str in wanted:
-                by_instrument[note.instrument_str].append(note)
+    for split, by_instrument in tables.items():
         for name, notes in sorted(by_instrument.items()):
             answers = np.argmax(evaluate.classify_waveforms([audio.load(n.path) for n in notes], judge), axis=1)
             others = collections.Counter(data.FAMILIES[a] for a in answers if a != index).most_common(1)
@@ -53,7 +58,6 @@ def main():
                 row += " " + ", ".join(f"{low}: {100 * np.mean(hits):.0f} % ({len(hits)})"
                                        for low, hits in sorted(bands.items())) + " |"
             print(row, flush=True)
-
 
 if __name__ == "__main__":
     main()
