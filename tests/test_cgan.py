@@ -240,6 +240,20 @@ def test_augment_images_changes_level_and_adds_a_noise_floor():
     assert np.abs(_db(cgan.augment_images(loud, 0.0, -60.0)) - -20.0).max() < 0.1
 
 
+def test_sounding_noise_leaves_rests_silent():
+    """With ``where="sounding"`` the noise goes only into frames within 50 dB of the loudest: a rest stays silent."""
+    image = -np.ones((2, 8, 6, 1), np.float32)
+    image[:, :, :3] = 1.0 - 2.0 * (-20.0) / -80.0  # three sounding frames at -20 dB, then a rest
+    image[1, :, 3] = 1.0 - 2.0 * (-75.0) / -80.0  # the second image's rest has a tail 55 dB down
+    rng = tf.random.Generator.from_seed(0)
+    gated = _db(cgan.augment_images(image, 0.0, -50.0, rng=rng, where="sounding"))
+    everywhere = _db(cgan.augment_images(image, 0.0, -50.0, rng=rng))
+    np.testing.assert_allclose(gated[:, :, 4:], -80.0, atol=1e-4)  # silent frames untouched
+    np.testing.assert_allclose(gated[1, :, 3], -75.0, atol=1e-4)  # below the gate: untouched too
+    assert np.abs(gated[:, :, :3] - -20.0).max() < 0.1
+    assert np.median(everywhere[:, :, 4:]) > -60.0  # without the gate the rest gets the noise
+
+
 def test_augmented_sources_change_every_epoch_targets_do_not(dataset):
     keras.utils.set_random_seed(0)  # as train.train does: plain random ops in a map would then repeat each epoch
     config = {**presets.resolve("cgan", "tiny"), "augment_gain_db": 6.0, "augment_noise_db": -50.0}
@@ -259,6 +273,7 @@ def test_augmented_sources_change_every_epoch_targets_do_not(dataset):
     ("augment_gain_db", float("nan"), "augment_gain_db must be"),
     ("augment_gain_db", float("inf"), "augment_gain_db must be"),
     ("augment_noise_db", float("-inf"), "augment_noise_db must be"),
+    ("augment_noise_where", "rests", "unknown augment_noise_where .rests.; choose one of: everywhere, sounding"),
 ])
 def test_bad_augment_settings_fail_before_the_run_starts(dataset, tmp_path, key, value, message):
     run_dir = tmp_path / "run"

@@ -360,8 +360,14 @@ def extra_pairs(root, families, targets, config):
     return [pairs[i] for i in order]
 
 
+NOISE_WHERE = ("everywhere", "sounding")
+SOUNDING_DB = -50.0  # a frame sounds when its loudest bin is within 50 dB of the image's (the judges' floor)
+
+
 def check_augment(config):
-    """``augment_gain_db`` is a number >= 0 and ``augment_noise_db`` None or a number < 0; `ParameterError` otherwise."""
+    """``augment_gain_db`` is a number >= 0, ``augment_noise_db`` None or a number < 0 and
+    ``augment_noise_where`` one of `NOISE_WHERE`; `ParameterError` otherwise."""
+    check_choice("augment_noise_where", config.get("augment_noise_where", "everywhere"), NOISE_WHERE)
     gain, noise = config.get("augment_gain_db", 0.0), config.get("augment_noise_db")
     if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not 0 <= gain < float("inf"):
         raise ParameterError(f"augment_gain_db must be a number of dB, 0 or more, not {gain!r}")
@@ -371,19 +377,26 @@ def check_augment(config):
     return float(gain), None if noise is None else float(noise)
 
 
-def augment_images(images, gain_db, noise_db=None, rng=None):
+def augment_images(images, gain_db, noise_db=None, rng=None, where="everywhere"):
     """Source images with a gain and, optionally, a floor of broadband noise, as a player's level and breath.
 
     ``images [..., freq, frames, 1]`` in the project's mapping (`audio.amplitude_to_image`);
     ``gain_db`` broadcasts against the leading axes; the noise has Rayleigh
-    amplitudes at ``noise_db`` dB re full scale in every bin, drawn from
-    ``rng`` (a ``tf.random.Generator``; default the global one).
+    amplitudes at ``noise_db`` dB re full scale, drawn from ``rng`` (a
+    ``tf.random.Generator``; default the global one), in every bin, or with
+    ``where="sounding"`` only in the frames that sound: those whose loudest
+    bin is within `SOUNDING_DB` of the image's loudest (a rest stays silent,
+    as the paired target is there).
     """
     rng = rng or tf.random.get_global_generator()
     amplitude = audio.image_to_amplitude(images) * tf.pow(10.0, tf.cast(gain_db, tf.float32) / 20.0)
     if noise_db is not None:
         noise = tf.pow(10.0, tf.cast(noise_db, tf.float32) / 20.0) * tf.abs(tf.complex(
             rng.normal(tf.shape(images)), rng.normal(tf.shape(images)))) / np.sqrt(2.0)
+        if where == "sounding":
+            frame_peak = tf.reduce_max(amplitude, axis=[-3, -1], keepdims=True)
+            image_peak = tf.reduce_max(frame_peak, axis=-2, keepdims=True)
+            noise *= tf.cast(frame_peak > image_peak * 10.0 ** (SOUNDING_DB / 20.0), tf.float32)
         amplitude = tf.sqrt(amplitude ** 2 + noise ** 2)
     return audio.amplitude_to_image(amplitude)
 
@@ -391,7 +404,8 @@ def augment_images(images, gain_db, noise_db=None, rng=None):
 def augmented(dataset, config):
     """``dataset`` of (source, target) with each source drawn anew every epoch: a gain uniform in
     +-``augment_gain_db`` and, with ``augment_noise_db`` set, noise at a level uniform in
-    ``[augment_noise_db - 20, augment_noise_db]``; the target is untouched.
+    ``[augment_noise_db - 20, augment_noise_db]`` (where ``augment_noise_where``
+    says: `augment_images`); the target is untouched.
 
     The draws come from one ``tf.random.Generator`` seeded with
     ``config["seed"]``, whose state lives outside the pipeline: plain random
@@ -399,6 +413,7 @@ def augmented(dataset, config):
     epoch) once a global seed is set, as `train.train` does.
     """
     gain, noise = check_augment(config)
+    where = config.get("augment_noise_where", "everywhere")
     if dataset is None or (not gain and noise is None):
         return dataset
     rng = tf.random.Generator.from_seed(config.get("seed", 0))
@@ -406,7 +421,7 @@ def augmented(dataset, config):
     def change(source, target):
         g = rng.uniform([], -gain, gain) if gain else 0.0
         n = None if noise is None else rng.uniform([], noise - 20.0, noise)
-        return augment_images(source, g, n, rng), target
+        return augment_images(source, g, n, rng, where), target
 
     return dataset.map(change)
 
