@@ -34,6 +34,12 @@ def exported_generator(model):
         return version_dir, export.load_generator(path), json.load(f)
 
 
+def shown(path):
+    """``path`` relative to the working folder when it lies inside it (no machine's paths in metadata)."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_a")
@@ -56,7 +62,7 @@ def main(argv=None):
                        for a, b in zip(gen_a.get_weights(), gen_b.get_weights())])
     keep = ("method", "source", "target", "preset", "freq_bins", "frames", "config", "training_data")
     metadata = {k: meta_a[k] for k in keep if k in meta_a}
-    metadata["averaged_from"] = {dir_a: args.weight, dir_b: 1.0 - args.weight}
+    metadata["averaged_from"] = {shown(dir_a): args.weight, shown(dir_b): 1.0 - args.weight}
     version_dir = export.export_generator(
         gen_a, args.name, metadata, base_dir=args.base_dir, phase=meta_a.get("phase", "source"),
         n_iter=meta_a.get("n_iter", 32), overlap=meta_a.get("overlap"),
