@@ -7,16 +7,25 @@ exported as a new version of ``--name`` under ``--base-dir`` (default
 (phase, overlap, input size) of the first model and both sources recorded.
 
     python benchmarks/average_generators.py MODEL_A MODEL_B --name NAME [--weight 0.5] [--base-dir DIR]
+        [--valid DATA_DIR [--weights 0,0.25,0.5,0.75,1] [--select-notes 128]]
 
 e.g. python benchmarks/average_generators.py exported_models/cgan_flute_to_keyboard/6 \\
          exported_models/cgan_flute_to_keyboard_notes/1 \\
          --name cgan_soup --base-dir out/soups
-``--weight`` is the share of MODEL_A (1 gives MODEL_A itself).
+``--weight`` is the share of MODEL_A (1 gives MODEL_A itself).  With
+``--valid DATA_DIR`` each of ``--weights`` is scored instead as training
+selects its epochs (`cgan.validation_waveforms` with ``train_on=both``: up to
+``--select-notes`` valid-split notes of the source family and as many
+phrase windows, judged by the shipped judges), the table is printed, and the
+best weight's mean is exported: the weight is chosen on the valid split's
+instruments, never on the test split's.
 """
 import argparse
 import json
 import os
 import sys
+
+import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -40,6 +49,34 @@ def shown(path):
     return path if relative.startswith(os.pardir) else relative
 
 
+def best_on_valid(mix, weights, root, metadata, select_notes):
+    """The weight among ``weights`` whose mix the judges like best on ``root``'s valid split; prints each."""
+    from soundtransform.callbacks import SelectByJudge
+    from soundtransform.methods import cgan
+
+    config = {"train_on": "both", "select_notes": select_notes, "frames": metadata["frames"],
+              "source_instruments": "all"}
+    waveforms, note_lists = cgan.validation_waveforms(root, metadata["source"], config, with_notes=True)
+    scorer = SelectByJudge(waveforms, metadata["target"], None, None, None, metadata["freq_bins"],
+                           metadata["frames"], phase=metadata.get("phase", "source"), note_lists=note_lists)
+    is_note = np.array([n is None for n in note_lists])
+    print(f"valid split of {root}: {is_note.sum()} notes, {(~is_note).sum()} phrase windows")
+    print("| weight of MODEL_A | notes judged target | windows judged target | all | mean target probability |")
+    print("| --- | --- | --- | --- | --- |")
+    best = None
+    for weight in weights:
+        probabilities = scorer.probabilities(mix(weight))
+        judged = np.argmax(probabilities, axis=1) == scorer.target_index
+        score = (float(np.mean(judged)), float(np.mean(probabilities[:, scorer.target_index])))
+        notes = f"{np.mean(judged[is_note]):.1%}" if is_note.any() else "-"
+        windows = f"{np.mean(judged[~is_note]):.1%}" if (~is_note).any() else "-"
+        print(f"| {weight:g} | {notes} | {windows} | {score[0]:.1%} | {score[1]:.3f} |", flush=True)
+        if best is None or score > best[0]:
+            best = (score, weight)
+    print(f"best: weight {best[1]:g}")
+    return best[1]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_a")
@@ -47,9 +84,19 @@ def main(argv=None):
     parser.add_argument("--name", required=True)
     parser.add_argument("--weight", type=float, default=0.5, help="share of MODEL_A, in [0, 1]")
     parser.add_argument("--base-dir", default="out/soups")
+    parser.add_argument("--valid", metavar="DATA_DIR", help="choose the weight on this dataset's valid split")
+    parser.add_argument("--weights", default="0,0.25,0.5,0.75,1", help="the weights --valid scores")
+    parser.add_argument("--select-notes", type=int, default=128, help="valid notes (and windows) --valid judges")
     args = parser.parse_args(argv)
-    if not 0.0 <= args.weight <= 1.0:
-        parser.error(f"--weight must be in [0, 1], not {args.weight}")
+    try:
+        weights = [float(w) for w in args.weights.split(",")] if args.valid else [args.weight]
+    except ValueError:
+        parser.error(f"--weights must be numbers separated by commas, not {args.weights!r}")
+    for w in weights:
+        if not 0.0 <= w <= 1.0:
+            parser.error(f"--weight must be in [0, 1], not {w}")
+    if args.select_notes < 1:
+        parser.error(f"--select-notes must be positive, not {args.select_notes}")
     try:
         dir_a, gen_a, meta_a = exported_generator(args.model_a)
         dir_b, gen_b, meta_b = exported_generator(args.model_b)
@@ -58,8 +105,20 @@ def main(argv=None):
     shapes_a = [tuple(w.shape) for w in gen_a.weights]
     if shapes_a != [tuple(w.shape) for w in gen_b.weights]:
         raise SystemExit(f"error: {dir_a} and {dir_b} are different architectures; only the same one can be averaged")
-    gen_a.set_weights([args.weight * a + (1.0 - args.weight) * b
-                       for a, b in zip(gen_a.get_weights(), gen_b.get_weights())])
+    weights_a, weights_b = gen_a.get_weights(), gen_b.get_weights()
+
+    def mix(weight):
+        gen_a.set_weights([weight * a + (1.0 - weight) * b for a, b in zip(weights_a, weights_b)])
+        return gen_a
+
+    weight = weights[0]
+    if args.valid:
+        try:
+            weight = best_on_valid(mix, weights, args.valid, meta_a, args.select_notes)
+        except SoundTransformError as e:
+            raise SystemExit(f"error: {e}") from None
+    args.weight = weight
+    mix(weight)
     keep = ("method", "source", "target", "preset", "freq_bins", "frames", "config", "training_data")
     metadata = {k: meta_a[k] for k in keep if k in meta_a}
     metadata["averaged_from"] = {shown(dir_a): args.weight, shown(dir_b): 1.0 - args.weight}

@@ -58,3 +58,29 @@ def test_different_architectures_and_bad_weight_are_one_line_errors(two_exports)
     assert not os.path.exists(base / "x" / "bad")
     result = run_script(two_exports["a"], two_exports["b"], "--name", "bad", "--weight", "1.5", cwd=str(base))
     assert result.returncode == 2 and "--weight must be in [0, 1]" in result.stderr
+
+
+def test_valid_split_chooses_the_weight(two_exports, tmp_path):
+    """--valid scores each weight on valid-split notes and phrase windows and exports the best one."""
+    from soundtransform import phrases
+    from soundtransform.render import render_dataset
+
+    root = str(tmp_path / "data")
+    render_dataset(root, families=["flute"], pitches=(60, 67), velocities=(100,), progress=False)
+    phrases.render_phrases(root, melodies=1, soundfonts=["TimGM6mb"], families=["flute"], progress=False)
+    result = run_script(two_exports["a"], two_exports["b"], "--name", "chosen", "--valid", root, "--weights", "0,1",
+                        "--select-notes", "3", "--base-dir", str(tmp_path / "soups"), cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = [line for line in lines if line.startswith("| 0 |") or line.startswith("| 1 |")]
+    assert len(rows) == 2, result.stdout
+    assert lines[0].startswith(f"valid split of {root}: 3 notes, ")
+    best = float(next(line for line in lines if line.startswith("best: weight ")).split()[-1])
+    assert best in (0.0, 1.0)
+    chosen = generator_weights(lines[-1])
+    expected = generator_weights(two_exports["a"] if best == 1.0 else two_exports["b"])
+    for x, y in zip(chosen, expected):
+        np.testing.assert_allclose(x, y, rtol=1e-6)
+    result = run_script(two_exports["a"], two_exports["b"], "--name", "bad", "--valid", root, "--weights", "0,x",
+                        cwd=str(tmp_path))
+    assert result.returncode == 2 and "--weights must be numbers" in result.stderr
