@@ -15,8 +15,9 @@
 #                the cgan run fine-tuned on them (init_from, energy constraint), then fine-tuned
 #                again at a quarter of the learning rate with a weight average (v6, 8 epochs,
 #                33 min); exported under its own name and as the default; then from that the notes
-#                model cgan_flute_to_keyboard_notes (augmented inputs, 16 epochs, 40 min); after
-#                `cgan`, whose run it starts from
+#                model cgan_flute_to_keyboard_notes (augmented inputs, 16 epochs, 40 min); then the
+#                default v7, the mean of those two models' weights (a minute); after `cgan`, whose
+#                run it starts from
 #   evaluate     every shipped flute -> keyboard model on the held-out test notes and phrases
 #
 # Each training is the `default` preset with the settings the shipped model was trained with;
@@ -38,6 +39,12 @@ train() {  # RUN_NAME METHOD [OPTIONS...]
   shift 2
   soundtransform train --method "$method" --source flute --target keyboard --data "$DATA" \
     --run-dir "$RUNS/$run" --set export_dir="$MODELS" "$@"
+}
+
+latest() {  # NAME: the folder of the highest version of $MODELS/NAME
+  local v
+  v=$(ls "$MODELS/$1" | grep -E '^[0-9]+$' | sort -n | tail -1)
+  echo "$MODELS/$1/$v"
 }
 
 for step in $STEPS; do
@@ -84,10 +91,14 @@ for step in $STEPS; do
         --set select_notes=128 --set augment_gain_db=6 --set augment_noise_db=-50 \
         --set export_dir="$RUNS/cgan-notes-aug-export"
       soundtransform export "$RUNS/cgan-notes-aug" --name cgan_flute_to_keyboard_notes --models-dir "$MODELS"
+      # The tenth session's default (cgan_flute_to_keyboard v7): the mean of the weights of v6 (the
+      # phrases model) and the notes model, half each: 88.7 % of test notes, 78.6 % of windows.
+      python benchmarks/average_generators.py "$(latest cgan_flute_to_keyboard_phrases)" \
+        "$(latest cgan_flute_to_keyboard_notes)" --weight 0.5 --name cgan_flute_to_keyboard --base-dir "$MODELS"
       ;;
     evaluate)
-      # cgan_flute_to_keyboard_phrases holds the default's generator (v6): judged once, as the default.
-      for model in faster_flute_to_keyboard cgan_flute_to_keyboard cyclegan_flute_to_keyboard; do
+      for model in faster_flute_to_keyboard cgan_flute_to_keyboard cgan_flute_to_keyboard_phrases \
+          cgan_flute_to_keyboard_notes cyclegan_flute_to_keyboard; do
         bash benchmarks/evaluate_model.sh "$model" "$DATA" "out/eval-$model"
         bash benchmarks/evaluate_phrases.sh "$model" "$DATA" "out/eval-phrases-$model"
       done
