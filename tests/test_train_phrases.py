@@ -185,3 +185,34 @@ def test_a_best_judged_from_floats_is_not_compared_against(notes_and_phrases, tm
             json.dump(saved, f)
         callback = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, path, *shape[:2])
         assert (callback.best is not None) == kept
+
+
+def _first_sources(root, count=8, **settings):
+    import keras
+
+    keras.utils.set_random_seed(0)  # as train.train does
+    config = presets.resolve("cgan", "tiny", augment_gain_db=6.0, augment_noise_db=-50.0, **settings)
+    train_ds = cgan.make_datasets(root, config, source="flute", target="keyboard")[0]
+    return np.stack([s.numpy() for s, _ in train_ds.take(count)])
+
+
+def test_augment_on_notes_leaves_phrase_windows_as_rendered(notes_and_phrases):
+    """``augment_on="notes"`` augments the note pairs only: the phrase windows train as rendered."""
+    plain = presets.resolve("cgan", "tiny", train_on="phrases")
+    windows = cgan.make_datasets(notes_and_phrases, plain, source="flute", target="keyboard")[0]
+    rendered = np.stack([s.numpy() for s, _ in windows.take(8)])
+    np.testing.assert_array_equal(_first_sources(notes_and_phrases, train_on="phrases", augment_on="notes"),
+                                  rendered)
+    assert not np.allclose(_first_sources(notes_and_phrases, train_on="phrases", augment_on="all"), rendered)
+    # on notes the choice makes no difference: both augment them
+    on_notes = _first_sources(notes_and_phrases, train_on="notes", augment_on="notes")
+    np.testing.assert_allclose(on_notes, _first_sources(notes_and_phrases, train_on="notes", augment_on="all"))
+    notes_only = cgan.make_datasets(notes_and_phrases, presets.resolve("cgan", "tiny"), source="flute",
+                                    target="keyboard")[0]
+    assert not np.allclose(on_notes, np.stack([s.numpy() for s, _ in notes_only.take(8)]))
+
+
+def test_unknown_augment_on_is_refused(notes_and_phrases):
+    config = presets.resolve("cgan", "tiny", augment_on="windows")
+    with pytest.raises(ParameterError, match="unknown augment_on 'windows'; choose one of: all, notes"):
+        cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")

@@ -361,13 +361,16 @@ def extra_pairs(root, families, targets, config):
 
 
 NOISE_WHERE = ("everywhere", "sounding")
+AUGMENT_ON = ("all", "notes")  # what the augmentation changes: every training source, or the notes' only
 SOUNDING_DB = -50.0  # a frame sounds when its loudest bin is within 50 dB of the image's (the judges' floor)
 
 
 def check_augment(config):
     """``augment_gain_db`` is a number >= 0, ``augment_noise_db`` None or a number < 0 and
-    ``augment_noise_where`` one of `NOISE_WHERE`; `ParameterError` otherwise."""
+    ``augment_noise_where`` one of `NOISE_WHERE` and ``augment_on`` one of `AUGMENT_ON`;
+    `ParameterError` otherwise."""
     check_choice("augment_noise_where", config.get("augment_noise_where", "everywhere"), NOISE_WHERE)
+    check_choice("augment_on", config.get("augment_on", "all"), AUGMENT_ON)
     gain, noise = config.get("augment_gain_db", 0.0), config.get("augment_noise_db")
     if isinstance(gain, bool) or not isinstance(gain, numbers.Real) or not 0 <= gain < float("inf"):
         raise ParameterError(f"augment_gain_db must be a number of dB, 0 or more, not {gain!r}")
@@ -486,7 +489,10 @@ def make_datasets(root, config, source=None, target=None):
                 )
             pairs_of[split] = pairs
             if pairs:
-                parts.append((pair_dataset(pairs, shape), len(pairs)))
+                notes_dataset = pair_dataset(pairs, shape)
+                if split == "train" and config.get("augment_on", "all") == "notes":
+                    notes_dataset = augmented(notes_dataset, config)
+                parts.append((notes_dataset, len(pairs)))
             if split == "train" and extras:
                 more = extra_pairs(root, extras, targets, config)
                 if not more:
@@ -523,7 +529,8 @@ def make_datasets(root, config, source=None, target=None):
         info.update(extra_sources=extras, extra_train_pairs=extra_count)
     if use != "notes":
         info.update(train_phrase_pairs=len(phrase_pairs_of["train"]), valid_phrase_pairs=len(phrase_pairs_of["valid"]))
-    return augmented(datasets[0], config), datasets[1], info
+    train = augmented(datasets[0], config) if config.get("augment_on", "all") == "all" else datasets[0]
+    return train, datasets[1], info
 
 
 def pair_dataset(pairs, shape):
