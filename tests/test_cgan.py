@@ -274,6 +274,7 @@ def test_augmented_sources_change_every_epoch_targets_do_not(dataset):
     ("augment_gain_db", float("inf"), "augment_gain_db must be"),
     ("augment_noise_db", float("-inf"), "augment_noise_db must be"),
     ("augment_noise_where", "rests", "unknown augment_noise_where .rests.; choose one of: everywhere, sounding"),
+    ("augment_on", "windows", "unknown augment_on .windows.; choose one of: all, notes"),
 ])
 def test_bad_augment_settings_fail_before_the_run_starts(dataset, tmp_path, key, value, message):
     run_dir = tmp_path / "run"
