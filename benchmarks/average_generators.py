@@ -21,7 +21,6 @@ best weight's mean is exported: the weight is chosen on the valid split's
 instruments, never on the test split's.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -39,8 +38,7 @@ def exported_generator(model):
     path = os.path.join(version_dir, "assets", export.GENERATOR_ASSET)
     if not os.path.isfile(path):
         raise SystemExit(f"error: {version_dir} was exported without its generator ({export.GENERATOR_ASSET})")
-    with open(os.path.join(version_dir, "assets", "soundtransform.json"), encoding="utf-8") as f:
-        return version_dir, export.load_generator(path), json.load(f)
+    return version_dir, export.load_generator(path), export.read_metadata(version_dir)
 
 
 def shown(path):
@@ -99,7 +97,7 @@ def main(argv=None):
         parser.error(f"--select-notes must be positive, not {args.select_notes}")
     try:
         dir_a, gen_a, meta_a = exported_generator(args.model_a)
-        dir_b, gen_b, meta_b = exported_generator(args.model_b)
+        dir_b, gen_b, _ = exported_generator(args.model_b)
     except SoundTransformError as e:
         raise SystemExit(f"error: {e}") from None
     shapes_a = [tuple(w.shape) for w in gen_a.weights]
@@ -117,11 +115,10 @@ def main(argv=None):
             weight = best_on_valid(mix, weights, args.valid, meta_a, args.select_notes)
         except SoundTransformError as e:
             raise SystemExit(f"error: {e}") from None
-    args.weight = weight
     mix(weight)
     keep = ("method", "source", "target", "preset", "freq_bins", "frames", "config", "training_data")
     metadata = {k: meta_a[k] for k in keep if k in meta_a}
-    metadata["averaged_from"] = {shown(dir_a): args.weight, shown(dir_b): 1.0 - args.weight}
+    metadata["averaged_from"] = {shown(dir_a): weight, shown(dir_b): 1.0 - weight}
     version_dir = export.export_generator(
         gen_a, args.name, metadata, base_dir=args.base_dir, phase=meta_a.get("phase", "source"),
         n_iter=meta_a.get("n_iter", 32), overlap=meta_a.get("overlap"),

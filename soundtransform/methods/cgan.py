@@ -461,6 +461,7 @@ def make_datasets(root, config, source=None, target=None):
     check_augment(config)
     check_validation_sounds(root, source, config)
     use = train_on(config)
+    augment_notes_only = config.get("augment_on", "all") == "notes"
     extras = extra_source_families(config, source, target)
     if extras and use == "phrases":
         raise ParameterError("extra_sources adds notes of other families; it needs train_on=notes or both")
@@ -490,7 +491,7 @@ def make_datasets(root, config, source=None, target=None):
             pairs_of[split] = pairs
             if pairs:
                 notes_dataset = pair_dataset(pairs, shape)
-                if split == "train" and config.get("augment_on", "all") == "notes":
+                if split == "train" and augment_notes_only:
                     notes_dataset = augmented(notes_dataset, config)
                 parts.append((notes_dataset, len(pairs)))
             if split == "train" and extras:
@@ -529,7 +530,7 @@ def make_datasets(root, config, source=None, target=None):
         info.update(extra_sources=extras, extra_train_pairs=extra_count)
     if use != "notes":
         info.update(train_phrase_pairs=len(phrase_pairs_of["train"]), valid_phrase_pairs=len(phrase_pairs_of["valid"]))
-    train = augmented(datasets[0], config) if config.get("augment_on", "all") == "all" else datasets[0]
+    train = datasets[0] if augment_notes_only else augmented(datasets[0], config)
     return train, datasets[1], info
 
 
