@@ -142,3 +142,42 @@ def test_unknown_style_target_is_refused(dataset, classifier_path):
     config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target="note")
     with pytest.raises(ParameterError, match="unknown style_target 'note'; choose one of: family, pitch"):
         faster.make_datasets(dataset, config, source="flute", target="keyboard")
+
+
+def test_pitch_content_target_is_each_inputs_target_note(dataset, classifier_path):
+    import tensorflow as tf
+
+    from soundtransform import losses
+    from soundtransform.errors import ParameterError
+    from soundtransform.methods import faster
+
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target="pitch",
+                             content_target="pitch")
+    train_ds, _, info = faster.make_datasets(dataset, config, source="flute", target="keyboard")
+    model = faster.build(config, info)
+    assert model.get_config()["content_target"] == "pitch"
+    images, style_images = (tf.stack(x) for x in zip(*[(s, t) for s, t in train_ds.take(2)]))
+    outputs = model.transform_net(images)
+    _, terms = model.perceptual_losses(images, outputs, style_images)
+    features = model.features(outputs, training=False)[0]
+    to_target = float(losses.content_loss(features, model.features(style_images, training=False)[0]))
+    to_input = float(losses.content_loss(features, model.features(images, training=False)[0]))
+    assert to_target != pytest.approx(to_input)
+    assert float(terms["content"]) == pytest.approx(to_target, rel=1e-5)
+    # Without target notes there is nothing to match.
+    with pytest.raises(ParameterError, match="content_target=pitch needs a same-pitch target note"):
+        model.perceptual_losses(images, outputs)
+
+
+def test_pitch_content_target_needs_pitch_style_targets(dataset, classifier_path):
+    from soundtransform.errors import ParameterError
+    from soundtransform.methods import faster
+
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, content_target="pitch")
+    with pytest.raises(ParameterError, match="content_target=pitch matches each input's same-pitch target note; "
+                                             "it needs --set style_target=pitch"):
+        faster.make_datasets(dataset, config, source="flute", target="keyboard")
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target="pitch",
+                             content_target="target")
+    with pytest.raises(ParameterError, match="unknown content_target 'target'; choose one of: input, pitch"):
+        faster.make_datasets(dataset, config, source="flute", target="keyboard")

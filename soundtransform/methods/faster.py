@@ -10,7 +10,10 @@ trained once, on the source family's notes, to minimise::
 
 ``content``
     Feature reconstruction loss at ``content_layer`` against the input note
-    itself (keep the pitch and timing of the input).
+    itself (keep the pitch and timing of the input) or, with
+    ``content_target="pitch"``, against the input's same-pitch target note:
+    Johnson et al.'s feature reconstruction loss against a ground truth, as in
+    their super-resolution task.
 ``style``
     Gram-matrix loss at ``style_layers`` against the target's Gram matrices.
 ``energy``, ``frequency``
@@ -53,6 +56,7 @@ from soundtransform.networks.transform_net import transform_net
 ARTIFACT = "generator.keras"
 TERMS = ("content", "style", "energy", "frequency")
 STYLE_TARGETS = ("family", "pitch")  # one family-mean style, or a same-pitch target note per input
+CONTENT_TARGETS = ("input", "pitch")  # the input's own features, or its same-pitch target note's
 
 
 @keras.saving.register_keras_serializable(package="soundtransform")
@@ -76,10 +80,14 @@ class FasterStyleTransfer(keras.Model):
     alpha, beta, gamma, delta : float
         Weights of the content, style, energy and frequency terms (Gatys et
         al.; Verma & Smith).
+    content_target : {"input", "pitch"}
+        Whose features the content term matches: the input's, or the
+        same-pitch target note's of each batch (needs ``(images,
+        style_images)`` batches).
     """
 
     def __init__(self, transform_net, features, style_grams, style_energy, style_frequency,
-                 alpha=1.0, beta=1.0, gamma=1.0, delta=1.0, **kwargs):
+                 alpha=1.0, beta=1.0, gamma=1.0, delta=1.0, content_target="input", **kwargs):
         super().__init__(**kwargs)
         self.transform_net = transform_net
         self.features = features
@@ -88,6 +96,8 @@ class FasterStyleTransfer(keras.Model):
         self.style_energy = tf.constant(style_energy, tf.float32)
         self.style_frequency = tf.constant(style_frequency, tf.float32)
         self.alpha, self.beta, self.gamma, self.delta = float(alpha), float(beta), float(gamma), float(delta)
+        check_choice("content_target", content_target, CONTENT_TARGETS)
+        self.content_target = content_target
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {t: keras.metrics.Mean(name=t) for t in TERMS}
 
@@ -97,20 +107,24 @@ class FasterStyleTransfer(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta,
-                "gamma": self.gamma, "delta": self.delta}
+                "gamma": self.gamma, "delta": self.delta,
+                "content_target": self.content_target}
 
     def call(self, images, training=False):
         return self.transform_net(images, training=training)
 
-    def style_targets(self, style_images=None):
+    def style_targets(self, style_images=None, style_features=None):
         """Gram matrices and envelopes the outputs are pulled toward.
 
         The family's means (``[1, ...]``) when ``style_images`` is None, else
-        those of each style image ``[batch, freq, frames, 1]`` (``[batch, ...]``).
+        those of each style image ``[batch, freq, frames, 1]`` (``[batch, ...]``);
+        ``style_features``, when given, are that image's perceptual features.
         """
         if style_images is None:
             return self.style_grams, self.style_energy, self.style_frequency
-        grams = [losses.gram_matrix(f) for f in self.features(style_images, training=False)[1:]]
+        if style_features is None:
+            style_features = self.features(style_images, training=False)
+        grams = [losses.gram_matrix(f) for f in style_features[1:]]
         return grams, losses.temporal_envelope(style_images), losses.spectral_envelope(style_images)
 
     def perceptual_losses(self, images, outputs, style_images=None):
@@ -119,9 +133,16 @@ class FasterStyleTransfer(keras.Model):
         ``style_images``: a same-pitch target note per input (``style_target="pitch"``), or None
         for the family's mean statistics.
         """
-        content_target = self.features(images, training=False)[0]
+        style_features = None if style_images is None else self.features(style_images, training=False)
+        if self.content_target == "pitch":
+            if style_features is None:
+                raise ParameterError("content_target=pitch needs a same-pitch target note per input "
+                                     "(style_target=pitch)")
+            content_target = style_features[0]
+        else:
+            content_target = self.features(images, training=False)[0]
         features = self.features(outputs, training=False)
-        grams, energy, frequency = self.style_targets(style_images)
+        grams, energy, frequency = self.style_targets(style_images, style_features)
         terms = {
             "content": losses.content_loss(features[0], content_target),
             "style": losses.style_loss(features[1:], grams),
@@ -184,6 +205,11 @@ def make_datasets(root, config, source=None, target=None):
         raise ParameterError(f"source and target are both {source!r}; choose two different families")
     style_target = config.get("style_target", "family")
     check_choice("style_target", style_target, STYLE_TARGETS)
+    content_target = config.get("content_target", "input")
+    check_choice("content_target", content_target, CONTENT_TARGETS)
+    if content_target == "pitch" and style_target != "pitch":
+        raise ParameterError("content_target=pitch matches each input's same-pitch target note; "
+                             "it needs --set style_target=pitch")
     if style_target == "pitch":
         return _pitch_pair_datasets(root, config, source, target)
     if config.get("target_instruments", "one") != "one":
@@ -283,7 +309,7 @@ def build(config, info):
                         residual_blocks=config["residual_blocks"], name="generator")
     model = FasterStyleTransfer(net, features, grams, energy, frequency, alpha=config["alpha"],
                                 beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
-                                name="faster_style_transfer")
+                                content_target=config.get("content_target", "input"), name="faster_style_transfer")
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"])
     model.build((None, config["freq_bins"], config["frames"], 1))
     model.optimizer.build(net.trainable_variables)
@@ -319,6 +345,7 @@ def finish(model, config, info, run_dir):
         "frames": config["frames"],
         "losses": {k: config[k] for k in ("alpha", "beta", "gamma", "delta", "content_layer", "style_layers")},
         "style_target": config.get("style_target", "family"),
+        "content_target": config.get("content_target", "input"),
         "target_instruments": info.get("target_instruments"),
         "classifier": os.path.abspath(config["classifier"]),
         "train_notes": info["train_notes"],
