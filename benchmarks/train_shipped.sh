@@ -60,7 +60,10 @@ for step in $STEPS; do
       bash benchmarks/train_classifiers.sh "$DATA"
       ;;
     faster)
-      train faster-default faster
+      # v2 (thirteenth session): style and content terms against each flute's same-pitch note of
+      # one keyboard, content at block2_conv2. v1 was the bare preset (family-mean style, own content).
+      train faster-default faster --set style_target=pitch --set content_target=pitch \
+        --set target_instruments=keyboard_acoustic_130 --set content_layer=block2_conv2
       ;;
     cgan)
       # 20 epochs on notes and phrase windows (v4); the export is the epoch the judges like best
