@@ -309,7 +309,8 @@ def build(config, info):
                         residual_blocks=config["residual_blocks"], name="generator")
     model = FasterStyleTransfer(net, features, grams, energy, frequency, alpha=config["alpha"],
                                 beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
-                                content_target=config.get("content_target", "input"), name="faster_style_transfer")
+                                content_target=config.get("content_target", "input"),
+                                name="faster_style_transfer")
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"])
     model.build((None, config["freq_bins"], config["frames"], 1))
     model.optimizer.build(net.trainable_variables)
