@@ -73,6 +73,8 @@ def test_train_cli_exports_a_model_that_reloads(dataset, classifier_path, tmp_pa
     metadata = read_metadata(str(version_dir))
     assert metadata["method"] == "faster" and metadata["target"] == "keyboard"
     assert metadata["losses"]["gamma"] == presets.resolve("faster", "tiny")["gamma"]
+    assert metadata["training_data"]["root"] == str(dataset) and metadata["training_data"]["train_notes"] > 0
+    assert metadata["config"]["preset"] == "tiny"
     generator = load_generator(str(run_dir / "generator.keras"))
     served = tf.saved_model.load(str(version_dir))
     image = audio.waveform_to_image(audio.load(

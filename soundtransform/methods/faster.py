@@ -350,6 +350,8 @@ def finish(model, config, info, run_dir):
         "target_instruments": info.get("target_instruments"),
         "classifier": os.path.abspath(config["classifier"]),
         "train_notes": info["train_notes"],
+        "training_data": info,
+        "config": config,
     }
     write_text(os.path.join(run_dir, "faster.json"), json.dumps(metadata, indent=1))
     version_dir = export_generator(model.transform_net, f"faster_{info['source']}_to_{info['target']}",
