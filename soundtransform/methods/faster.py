@@ -347,10 +347,8 @@ def finish(model, config, info, run_dir):
         "losses": {k: config[k] for k in ("alpha", "beta", "gamma", "delta", "content_layer", "style_layers")},
         "style_target": config.get("style_target", "family"),
         "content_target": config.get("content_target", "input"),
-        "target_instruments": info.get("target_instruments"),
         "classifier": os.path.abspath(config["classifier"]),
-        "train_notes": info["train_notes"],
-        "training_data": info,
+        "training_data": info,  # the notes, target instruments and style paths it trained on
         "config": config,
     }
     write_text(os.path.join(run_dir, "faster.json"), json.dumps(metadata, indent=1))
