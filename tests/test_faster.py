@@ -183,3 +183,55 @@ def test_pitch_content_target_needs_pitch_style_targets(dataset, classifier_path
                              content_target="target")
     with pytest.raises(ParameterError, match="unknown content_target 'target'; choose one of: input, pitch"):
         faster.make_datasets(dataset, config, source="flute", target="keyboard")
+
+
+def test_judge_selection_exports_the_best_judged_epoch(dataset, classifier_path, tmp_path):
+    import json
+
+    import keras
+    import tensorflow as tf
+
+    from soundtransform import export, train
+    from soundtransform.methods import faster
+
+    run_dir, exported = tmp_path / "run", str(tmp_path / "exported")
+    first = train.train("faster", dataset, run_dir=str(run_dir), preset="tiny", source="flute", target="keyboard",
+                        progress=False, export_dir=exported, classifier=classifier_path, select_by="judge", epochs=2)
+    scores = list(zip(first["history"]["val_judged_target"], first["history"]["val_target_probability"]))
+    assert len(scores) == 2 and all(0 <= j <= 1 and 0 <= p <= 1 for j, p in scores)
+    best = json.load(open(run_dir / (faster.BEST_ARTIFACT + ".json")))
+    assert best == first["selected"]
+    assert best["epoch"] == 1 + max(range(2), key=lambda i: scores[i])
+    # The export is the selected generator, and its metadata says which epoch and file it is.
+    metadata = export.read_metadata(first["export"])
+    assert metadata["selected"] == best and metadata["generator_file"].endswith(faster.BEST_ARTIFACT)
+    generator = keras.saving.load_model(run_dir / faster.BEST_ARTIFACT, compile=False)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    served = tf.saved_model.load(first["export"]).signatures["transform_images"](images=tf.constant(images))
+    np.testing.assert_allclose(served["images"].numpy(), generator(images, training=False).numpy(), atol=1e-5)
+    last = keras.saving.load_model(run_dir / faster.ARTIFACT, compile=False)
+    if best["epoch"] != 2:
+        assert not np.allclose(served["images"].numpy(), last(images, training=False).numpy(), atol=1e-5)
+    # `soundtransform export RUN_DIR` re-exports the same selected generator.
+    again = export.export_run(str(run_dir), base_dir=exported)
+    assert again.endswith(os.path.join("faster_flute_to_keyboard", "2"))
+    reserved = tf.saved_model.load(again).signatures["transform_images"](images=tf.constant(images))
+    np.testing.assert_allclose(reserved["images"].numpy(), served["images"].numpy(), atol=1e-6)
+
+
+def test_judge_selection_needs_valid_source_notes(dataset, classifier_path, tmp_path):
+    import shutil
+
+    from soundtransform.errors import DataError
+    from soundtransform.methods import faster
+
+    root = tmp_path / "no-valid"
+    shutil.copytree(os.path.join(dataset, "nsynth-train"), root / "nsynth-train")
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, select_by="judge")
+    with pytest.raises(DataError, match="select_by=judge needs flute sounds in the valid split"):
+        faster.make_datasets(str(root), config, source="flute", target="keyboard")
+    # Without selection the same data trains (its valid split is simply absent).
+    train_ds, valid_ds, _ = faster.make_datasets(str(root), presets.resolve("faster", "tiny",
+                                                                           classifier=classifier_path),
+                                                 source="flute", target="keyboard")
+    assert valid_ds is None and train_ds is not None
