@@ -79,7 +79,9 @@ _METHODS = {
     # cores (width 16: 2 s; XLA 3.5x slower), so 10 x 100 steps take ~10 min
     # (22-25 min at load 9-10).  gamma stays 1: its targets are the family's
     # mean envelopes, and at gamma=300 every output became one average note
-    # (README, "Slow and Faster: measured").
+    # (README, "Slow and Faster: measured").  select_by="judge": the validation
+    # losses stay flat while the judged share moves (fourteenth session), so
+    # the judge on valid flutes picks the exported epoch, as for the GANs.
     "faster": {
         "tiny": dict(classifier="exported_models/classifiers/perceptual.keras", export_dir=None,
                      width=4, residual_blocks=1, learning_rate=1e-3, seed=0, style_notes=8, examples=2,
