@@ -78,3 +78,32 @@ def assert_one_line_error(result, code, words):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error:"), result.stderr
     assert words in lines[0], lines[0]
+
+
+def assert_export_is_selected(version_dir, run_dir, best_file, last_file, best, last_epoch, exported, name):
+    """A ``select_by="judge"`` run's export is its best-judged generator, not the last, and re-exports the same.
+
+    ``version_dir`` is training's export, ``run_dir`` the run folder with
+    ``best_file`` (the selected generator) and ``last_file``; ``best`` its
+    selection record; ``soundtransform export RUN_DIR`` must give version 2
+    of ``name`` in ``exported`` serving the same images.
+    """
+    import keras
+    import tensorflow as tf
+
+    from soundtransform import export
+
+    metadata = export.read_metadata(version_dir)
+    assert metadata["selected"] == best and metadata["generator_file"].endswith(best_file)
+    generator = keras.saving.load_model(os.path.join(run_dir, best_file), compile=False)
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    served = tf.saved_model.load(version_dir).signatures["transform_images"](images=tf.constant(images))
+    np.testing.assert_allclose(served["images"].numpy(), generator(images, training=False).numpy(), atol=1e-5)
+    last = keras.saving.load_model(os.path.join(run_dir, last_file), compile=False)
+    if best["epoch"] != last_epoch:  # then the export is not the last epoch's generator
+        assert not np.allclose(served["images"].numpy(), last(images, training=False).numpy(), atol=1e-5)
+    again = export.export_run(str(run_dir), base_dir=exported)
+    assert again.endswith(os.path.join(name, "2"))
+    assert export.read_metadata(again)["selected"] == best
+    reserved = tf.saved_model.load(again).signatures["transform_images"](images=tf.constant(images))
+    np.testing.assert_allclose(reserved["images"].numpy(), served["images"].numpy(), atol=1e-6)

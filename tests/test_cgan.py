@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
+from conftest import assert_export_is_selected, run_cli
 from soundtransform import data, export, presets, train
 from soundtransform.errors import DataError, ParameterError
 from soundtransform.methods import cgan
@@ -136,22 +136,10 @@ def test_judge_selection_exports_the_best_judged_epoch(dataset, tmp_path):
     assert best["epoch"] == 1 + max(range(2), key=lambda i: scores[i])  # the first of equal scores is kept
     assert (best["val_judged_target"], best["val_target_probability"]) == pytest.approx(max(scores))
     assert json.load(open(run_dir / cgan.METRICS_FILE))["val_judged_target"] == pytest.approx(scores[-1][0])
-    # The export is the selected generator, and says which epoch it is.
-    metadata = export.read_metadata(first["export"])
-    assert metadata["selected"] == best and metadata["generator_file"].endswith(cgan.BEST_GENERATOR_FILE)
-    generator = keras.saving.load_model(run_dir / cgan.BEST_GENERATOR_FILE, compile=False)
-    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
-    served = tf.saved_model.load(first["export"]).signatures["transform_images"](images=tf.constant(images))
-    np.testing.assert_allclose(served["images"].numpy(), generator(images, training=False).numpy(), atol=1e-5)
-    last = keras.saving.load_model(run_dir / cgan.GENERATOR_FILE, compile=False)
-    if best["epoch"] != 2:  # then the export is not the last epoch's generator
-        assert not np.allclose(served["images"].numpy(), last(images, training=False).numpy(), atol=1e-5)
-    # `soundtransform export RUN_DIR` re-exports the same selected generator.
-    again = export.export_run(str(run_dir), base_dir=exported)
-    assert again.endswith(os.path.join("cgan_flute_to_keyboard", "2"))
-    assert export.read_metadata(again)["selected"] == best
-    reserved = tf.saved_model.load(again).signatures["transform_images"](images=tf.constant(images))
-    np.testing.assert_allclose(reserved["images"].numpy(), served["images"].numpy(), atol=1e-6)
+    # The export is the selected generator, and says which epoch it is; `soundtransform export RUN_DIR`
+    # re-exports the same one.
+    assert_export_is_selected(first["export"], run_dir, cgan.BEST_GENERATOR_FILE, cgan.GENERATOR_FILE, best, 2,
+                              exported, "cgan_flute_to_keyboard")
 
     # A resumed run keeps comparing against the saved best.
     second = train.train("cgan", dataset, run_dir=str(run_dir), preset="tiny", progress=False, epochs=3)

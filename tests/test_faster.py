@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import assert_export_is_selected, run_cli
 from soundtransform import presets
 
 
@@ -188,10 +188,7 @@ def test_pitch_content_target_needs_pitch_style_targets(dataset, classifier_path
 def test_judge_selection_exports_the_best_judged_epoch(dataset, classifier_path, tmp_path):
     import json
 
-    import keras
-    import tensorflow as tf
-
-    from soundtransform import export, train
+    from soundtransform import train
     from soundtransform.methods import faster
 
     run_dir, exported = tmp_path / "run", str(tmp_path / "exported")
@@ -202,21 +199,10 @@ def test_judge_selection_exports_the_best_judged_epoch(dataset, classifier_path,
     best = json.load(open(run_dir / (faster.BEST_ARTIFACT + ".json")))
     assert best == first["selected"]
     assert best["epoch"] == 1 + max(range(2), key=lambda i: scores[i])
-    # The export is the selected generator, and its metadata says which epoch and file it is.
-    metadata = export.read_metadata(first["export"])
-    assert metadata["selected"] == best and metadata["generator_file"].endswith(faster.BEST_ARTIFACT)
-    generator = keras.saving.load_model(run_dir / faster.BEST_ARTIFACT, compile=False)
-    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
-    served = tf.saved_model.load(first["export"]).signatures["transform_images"](images=tf.constant(images))
-    np.testing.assert_allclose(served["images"].numpy(), generator(images, training=False).numpy(), atol=1e-5)
-    last = keras.saving.load_model(run_dir / faster.ARTIFACT, compile=False)
-    if best["epoch"] != 2:
-        assert not np.allclose(served["images"].numpy(), last(images, training=False).numpy(), atol=1e-5)
-    # `soundtransform export RUN_DIR` re-exports the same selected generator.
-    again = export.export_run(str(run_dir), base_dir=exported)
-    assert again.endswith(os.path.join("faster_flute_to_keyboard", "2"))
-    reserved = tf.saved_model.load(again).signatures["transform_images"](images=tf.constant(images))
-    np.testing.assert_allclose(reserved["images"].numpy(), served["images"].numpy(), atol=1e-6)
+    # The export is the selected generator, and its metadata says which epoch and file it is;
+    # `soundtransform export RUN_DIR` re-exports the same one.
+    assert_export_is_selected(first["export"], run_dir, faster.BEST_ARTIFACT, faster.ARTIFACT, best, 2, exported,
+                              "faster_flute_to_keyboard")
 
 
 def test_judge_selection_needs_valid_source_notes(dataset, classifier_path, tmp_path):
