@@ -33,6 +33,11 @@ What "the target" is, is the ``style_target`` setting (`STYLE_TARGETS`):
     a keyboard note *at the input's pitch*, as Slow uses one.  The network
     still takes only the source note, so conversion is unchanged.
 
+What it trains on is the ``train_on`` setting, as for the GANs
+(`cgan.TRAIN_ON`): single notes, windows of rendered phrases (``frames`` long;
+with ``style_target="pitch"`` each paired with the same window of the same
+melody rendered by the target instrument), or both, sampled in proportion.
+
 The perceptual network is a trained `VGG19AudioClassifier` (``classifier``
 setting, default ``exported_models/classifiers/perceptual.keras``); it stays
 frozen.  The output is time-aligned with the input, so the export inverts it
@@ -206,6 +211,7 @@ def make_datasets(root, config, source=None, target=None):
         raise ParameterError(f"source and target are both {source!r}; choose two different families")
     from soundtransform.methods import cgan
 
+    use = cgan.train_on(config)
     cgan.check_validation_sounds(root, source, selection_config(config))
     style_target = config.get("style_target", "family")
     check_choice("style_target", style_target, STYLE_TARGETS)
@@ -220,51 +226,100 @@ def make_datasets(root, config, source=None, target=None):
         raise ParameterError("target_instruments chooses the same-pitch targets of style_target=pitch; "
                              "with style_target=family the style is the whole family's mean")
     shape = (config["freq_bins"], config["frames"])
-    train_notes = data.load_notes(root, "train", families=[source])
-    valid_notes = data.select(data.read_split(root, "valid"), families=[source])
+    train_notes = data.load_notes(root, "train", families=[source]) if use != "phrases" else []
+    valid_notes = data.select(data.read_split(root, "valid"), families=[source]) if use != "phrases" else []
     style_notes = data.load_notes(root, "train", families=[target])
     if config.get("style_notes") and len(style_notes) > config["style_notes"]:
         picks = np.random.default_rng(config.get("seed", 0)).choice(len(style_notes), config["style_notes"],
                                                                      replace=False)
         style_notes = [style_notes[i] for i in sorted(picks)]
-    train = data.image_dataset([n.path for n in train_notes], None, *shape)
-    valid = data.image_dataset([n.path for n in valid_notes], None, *shape) if valid_notes else None
+    windows = {split: _source_windows(root, split, source, shape, use) for split in ("train", "valid")}
+    train, valid = (cgan.mix([(data.image_dataset([n.path for n in notes], None, *shape) if notes else None,
+                               len(notes)), windows[split][:2]], config.get("seed", 0))
+                    for split, notes in (("train", train_notes), ("valid", valid_notes)))
     info = {
         "root": os.path.abspath(root),
         "source": source,
         "target": target,
+        "train_on": use,
         "train_notes": len(train_notes),
         "valid_notes": len(valid_notes),
         "style_paths": [n.path for n in style_notes],
     }
+    if use != "notes":
+        info.update(train_phrases=windows["train"][2], valid_phrases=windows["valid"][2])
     return train, valid, info
+
+
+def _source_windows(root, split, source, shape, use):
+    """``(dataset of sounding windows, windows before the silence filter, phrases)`` of a split's source phrases.
+
+    ``(None, 0, 0)`` when ``use`` is ``"notes"``, or for a valid split without phrases.
+    """
+    from soundtransform import phrases
+    from soundtransform.methods import cgan
+
+    if use == "notes":
+        return None, 0, 0
+    try:
+        found = cgan.family_phrases(root, split, source)
+    except DataError:
+        if split == "train":
+            raise
+        return None, 0, 0
+    windows, starts = phrases.window_dataset([p.path for p in found], *shape)
+    return windows.filter(phrases.is_sounding).cache(), len(found) * len(starts), len(found)
 
 
 def _pitch_pair_datasets(root, config, source, target):
     """`make_datasets` for ``style_target="pitch"``: each source note with a same-pitch target note."""
     from soundtransform.methods import cgan
 
+    from soundtransform import phrases
+
     cgan.check_families("faster", source, target)
+    use = cgan.train_on(config)
+    shape = (config["freq_bins"], config["frames"])
+    # The style statistics' fallback notes come from the chosen instrument even when training on phrases only.
     targets = cgan.family_notes(root, "train", target, config.get("target_instruments", "one"))
-    pairs, unpaired = {}, {}
+    phrase_targets = (cgan.family_phrases(root, "train", target, sorted({t.instrument_str for t in targets}))
+                      if use != "notes" else [])
+    pairs, unpaired, phrase_pairs, datasets = {}, {}, {}, {}
     for split in ("train", "valid"):
-        try:
-            sources = cgan.family_notes(root, split, source)
-        except DataError:
-            if split == "train":
-                raise
-            sources = []
-        pairs[split] = data.pair_notes(sources, targets, max_targets=1, seed=config.get("seed", 0))
-        unpaired[split] = len(sources) - len(pairs[split])  # no target note of their pitch and velocity
-    if not pairs["train"]:
-        raise DataError(f"no {source}/{target} pairs with the same pitch and velocity in split 'train' of {root}")
-    train, valid = (cgan.pair_dataset(pairs[s], (config["freq_bins"], config["frames"])) if pairs[s] else None
-                    for s in ("train", "valid"))
+        pairs[split], unpaired[split], phrase_pairs[split], parts = [], 0, [], []
+        if use != "phrases":
+            try:
+                sources = cgan.family_notes(root, split, source)
+            except DataError:
+                if split == "train":
+                    raise
+                sources = []
+            pairs[split] = data.pair_notes(sources, targets, max_targets=1, seed=config.get("seed", 0))
+            unpaired[split] = len(sources) - len(pairs[split])  # no target note of their pitch and velocity
+            if not pairs[split] and split == "train":
+                raise DataError(f"no {source}/{target} pairs with the same pitch and velocity in split 'train' "
+                                f"of {root}")
+            parts.append((cgan.pair_dataset(pairs[split], shape) if pairs[split] else None, len(pairs[split])))
+        if use != "notes":
+            try:
+                sources = cgan.family_phrases(root, split, source)
+            except DataError:
+                if split == "train":
+                    raise
+                sources = []
+            phrase_pairs[split] = phrases.pair_phrases(sources, phrase_targets)
+            if not phrase_pairs[split] and split == "train":
+                raise DataError(f"no {source}/{target} phrases of the same melody in split 'train' of {root}")
+            if phrase_pairs[split]:
+                parts.append(cgan._phrase_pair_dataset(phrase_pairs[split], shape))
+        datasets[split] = cgan.mix(parts, config.get("seed", 0))
+    train, valid = datasets["train"], datasets["valid"]
     info = {
         "root": os.path.abspath(root),
         "source": source,
         "target": target,
         "style_target": "pitch",
+        "train_on": use,
         "target_instruments": sorted({t.instrument_str for t in targets}),
         "train_notes": len(pairs["train"]),
         "valid_notes": len(pairs["valid"]),
@@ -274,6 +329,8 @@ def _pitch_pair_datasets(root, config, source, target):
         "style_paths": [t.path for t in (cgan.evenly(targets, config["style_notes"]) if config.get("style_notes")
                                          else targets)],
     }
+    if use != "notes":
+        info.update(train_phrase_pairs=len(phrase_pairs["train"]), valid_phrase_pairs=len(phrase_pairs["valid"]))
     return train, valid, info
 
 
@@ -322,12 +379,15 @@ def build(config, info):
 
 
 def selection_config(config):
-    """The settings `cgan`'s judge selection reads, for a Faster run: every valid source note, source phase.
+    """The settings `cgan`'s judge selection reads, for a Faster run: every valid source instrument, source phase.
 
     Faster exports invert with the input's phase, so the judge hears the
-    validation notes as a user's conversion would sound.
+    validation notes (and phrase windows, when it trains on phrases) as a
+    user's conversion would sound.
     """
-    return {**config, "phase": "source", "source_instruments": "all", "train_on": "notes"}
+    from soundtransform.methods import cgan
+
+    return {**config, "phase": "source", "source_instruments": "all", "train_on": cgan.train_on(config)}
 
 
 def selection_callbacks(config, run_dir, info):
@@ -342,9 +402,9 @@ def selection_callbacks(config, run_dir, info):
     if info is None or not cgan.selects_by_judge(config):
         return []
     view = selection_config(config)
-    waveforms = cgan.validation_waveforms(info["root"], info["source"], view)
+    waveforms, note_lists = cgan.validation_waveforms(info["root"], info["source"], view, with_notes=True)
     return [cgan.judge_selection(view, run_dir, waveforms, info["target"], lambda m: m.transform_net,
-                                 BEST_ARTIFACT)]
+                                 BEST_ARTIFACT, note_lists=note_lists)]
 
 
 def callbacks(model, config, run_dir, valid, info=None):
