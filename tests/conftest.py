@@ -63,6 +63,19 @@ def run_cli(*args, cwd=None, timeout=300):
 
 
 @pytest.fixture(scope="session")
+def classifier_path(tmp_path_factory):
+    """A tiny (untrained) perceptual classifier saved as Faster's ``classifier`` setting."""
+    import keras
+
+    from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("perceptual") / "perceptual.keras"
+    VGG19AudioClassifier(input_shape=(32, 32, 1), width=1 / 16, dense_units=8).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def tiny_classifier(dataset, tmp_path_factory):
     """Path of a tiny family classifier (`presets` ``tiny``) trained for two steps on `dataset`."""
     from soundtransform.train import train

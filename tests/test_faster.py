@@ -7,19 +7,6 @@ from conftest import assert_export_is_selected, run_cli
 from soundtransform import presets
 
 
-@pytest.fixture(scope="module")
-def classifier_path(tmp_path_factory):
-    """A tiny (untrained) perceptual classifier saved as the `classifier` setting."""
-    import keras
-
-    from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
-
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("classifier") / "perceptual.keras"
-    VGG19AudioClassifier(input_shape=(32, 32, 1), width=1 / 16, dense_units=8).save(path)
-    return str(path)
-
-
 @pytest.mark.parametrize("input_shape", [(32, 32, 1), (None, None, 1)])
 def test_transform_net_keeps_the_image_shape(input_shape, rng):
     from soundtransform.networks.transform_net import transform_net

@@ -218,24 +218,12 @@ def test_unknown_augment_on_is_refused(notes_and_phrases):
         cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
 
 
-@pytest.fixture(scope="module")
-def perceptual(tmp_path_factory):
-    """A tiny (untrained) perceptual classifier for Faster, as ``classifier``."""
-    import keras
-
-    from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
-
-    keras.utils.set_random_seed(0)
-    path = tmp_path_factory.mktemp("perceptual") / "perceptual.keras"
-    VGG19AudioClassifier(input_shape=(32, 32, 1), width=1 / 16, dense_units=8).save(path)
-    return str(path)
-
-
 @pytest.mark.parametrize("style_target", ["family", "pitch"])
-def test_faster_fits_on_phrase_windows(notes_and_phrases, perceptual, style_target):
+def test_faster_fits_on_phrase_windows(notes_and_phrases, classifier_path, style_target):
     from soundtransform.methods import faster
 
-    config = presets.resolve("faster", "tiny", classifier=perceptual, train_on="phrases", style_target=style_target)
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, train_on="phrases",
+                             style_target=style_target)
     train_ds, valid_ds, info = faster.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
     assert info["train_on"] == "phrases" and info["train_notes"] == 0
     assert info["train_phrase_pairs" if style_target == "pitch" else "train_phrases"] > 0
@@ -249,13 +237,13 @@ def test_faster_fits_on_phrase_windows(notes_and_phrases, perceptual, style_targ
     assert all(np.isfinite(v[0]) for v in history.history.values())
 
 
-def test_faster_phrase_pairs_are_the_cgans_aligned_windows(notes_and_phrases, perceptual):
+def test_faster_phrase_pairs_are_the_cgans_aligned_windows(notes_and_phrases, classifier_path):
     """With same-pitch targets, Faster's phrase pairs are exactly the cgan's (same melody, same frames)."""
     from soundtransform.methods import faster
 
     keyboards = sorted({p.instrument_str for p in cgan.family_phrases(notes_and_phrases, "train", "keyboard")})
     settings = dict(train_on="phrases", target_instruments=keyboards[0])
-    config = presets.resolve("faster", "tiny", classifier=perceptual, style_target="pitch", **settings)
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target="pitch", **settings)
     ours, _, info = faster.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
     theirs, _, _ = cgan.make_datasets(notes_and_phrases, presets.resolve("cgan", "tiny", **settings),
                                       source="flute", target="keyboard")
@@ -267,10 +255,10 @@ def test_faster_phrase_pairs_are_the_cgans_aligned_windows(notes_and_phrases, pe
     assert info["target_instruments"] == [keyboards[0]]
 
 
-def test_faster_judge_selection_hears_phrase_windows(notes_and_phrases, perceptual):
+def test_faster_judge_selection_hears_phrase_windows(notes_and_phrases, classifier_path):
     from soundtransform.methods import faster
 
-    config = presets.resolve("faster", "tiny", classifier=perceptual, train_on="both", select_by="judge",
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, train_on="both", select_by="judge",
                              select_notes=3)
     waveforms, note_lists = cgan.validation_waveforms(notes_and_phrases, "flute", faster.selection_config(config),
                                                       with_notes=True)

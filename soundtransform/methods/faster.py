@@ -259,23 +259,27 @@ def _source_windows(root, split, source, shape, use):
     from soundtransform import phrases
     from soundtransform.methods import cgan
 
-    if use == "notes":
-        return None, 0, 0
-    try:
-        found = cgan.family_phrases(root, split, source)
-    except DataError:
-        if split == "train":
-            raise
+    found = [] if use == "notes" else _sources(split, lambda: cgan.family_phrases(root, split, source))
+    if not found:
         return None, 0, 0
     windows, starts = phrases.window_dataset([p.path for p in found], *shape)
     return windows.filter(phrases.is_sounding).cache(), len(found) * len(starts), len(found)
 
 
+def _sources(split, find):
+    """``find()``'s source sounds; none for a valid split that has none (its DataError), train's error raised."""
+    try:
+        return find()
+    except DataError:
+        if split == "train":
+            raise
+        return []
+
+
 def _pitch_pair_datasets(root, config, source, target):
     """`make_datasets` for ``style_target="pitch"``: each source note with a same-pitch target note."""
-    from soundtransform.methods import cgan
-
     from soundtransform import phrases
+    from soundtransform.methods import cgan
 
     cgan.check_families("faster", source, target)
     use = cgan.train_on(config)
@@ -288,12 +292,7 @@ def _pitch_pair_datasets(root, config, source, target):
     for split in ("train", "valid"):
         pairs[split], unpaired[split], phrase_pairs[split], parts = [], 0, [], []
         if use != "phrases":
-            try:
-                sources = cgan.family_notes(root, split, source)
-            except DataError:
-                if split == "train":
-                    raise
-                sources = []
+            sources = _sources(split, lambda: cgan.family_notes(root, split, source))
             pairs[split] = data.pair_notes(sources, targets, max_targets=1, seed=config.get("seed", 0))
             unpaired[split] = len(sources) - len(pairs[split])  # no target note of their pitch and velocity
             if not pairs[split] and split == "train":
@@ -301,12 +300,7 @@ def _pitch_pair_datasets(root, config, source, target):
                                 f"of {root}")
             parts.append((cgan.pair_dataset(pairs[split], shape) if pairs[split] else None, len(pairs[split])))
         if use != "notes":
-            try:
-                sources = cgan.family_phrases(root, split, source)
-            except DataError:
-                if split == "train":
-                    raise
-                sources = []
+            sources = _sources(split, lambda: cgan.family_phrases(root, split, source))
             phrase_pairs[split] = phrases.pair_phrases(sources, phrase_targets)
             if not phrase_pairs[split] and split == "train":
                 raise DataError(f"no {source}/{target} phrases of the same melody in split 'train' of {root}")
