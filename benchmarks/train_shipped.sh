@@ -18,6 +18,7 @@
 #                model cgan_flute_to_keyboard_notes (augmented inputs, 16 epochs, 40 min); then the
 #                default v7, the mean of those two models' weights (a minute); after `cgan`, whose
 #                run it starts from
+#   faster-phrases  faster_flute_to_keyboard_phrases, after `phrases` (its 64 melodies)
 #   evaluate     every shipped flute -> keyboard model on the held-out test notes and phrases
 #
 # Each training is the `default` preset with the settings the shipped model was trained with;
@@ -29,7 +30,7 @@
 set -euo pipefail
 DATA=$(realpath -m "${1:-/work/data/sf}")
 shift || true
-STEPS=${*:-data classifiers faster cgan cyclegan phrases evaluate}
+STEPS=${*:-data classifiers faster cgan cyclegan phrases faster-phrases evaluate}
 RUNS=${RUNS:-runs}
 MODELS=${MODELS:-exported_models}
 cd "$(dirname "$0")/.."
@@ -64,7 +65,17 @@ for step in $STEPS; do
       # one keyboard, content at block1_conv2, 20 epochs. v2 was the same at block2_conv2 for 10 epochs;
       # v1 the bare preset (family-mean style, own content).
       train faster-default faster --set style_target=pitch --set content_target=pitch \
-        --set target_instruments=keyboard_acoustic_130 --set content_layer=block1_conv2 --epochs 20
+        --set target_instruments=keyboard_acoustic_130 --set content_layer=block1_conv2 --epochs 20 \
+        --set select_by=last
+      ;;
+    faster-phrases)
+      # faster_flute_to_keyboard_phrases v1 (fifteenth session): Faster's recipe on notes and the
+      # windows of the 64 melodies `phrases` renders; the epoch the judges like best on valid flutes
+      # and phrase windows (19 of 20). 39 min with another training sharing the cores.
+      train faster-phrases faster --set style_target=pitch --set content_target=pitch \
+        --set target_instruments=keyboard_acoustic_130 --set content_layer=block1_conv2 --epochs 20 \
+        --set train_on=both --set export_dir="$RUNS/faster-phrases-export"
+      soundtransform export "$RUNS/faster-phrases" --name faster_flute_to_keyboard_phrases --models-dir "$MODELS"
       ;;
     cgan)
       # 20 epochs on notes and phrase windows (v4); the export is the epoch the judges like best
@@ -101,7 +112,7 @@ for step in $STEPS; do
         "$(latest cgan_flute_to_keyboard_notes)" --weight 0.5 --name cgan_flute_to_keyboard --base-dir "$MODELS"
       ;;
     evaluate)
-      for model in faster_flute_to_keyboard cgan_flute_to_keyboard cgan_flute_to_keyboard_phrases \
+      for model in faster_flute_to_keyboard faster_flute_to_keyboard_phrases cgan_flute_to_keyboard cgan_flute_to_keyboard_phrases \
           cgan_flute_to_keyboard_notes cyclegan_flute_to_keyboard; do
         bash benchmarks/evaluate_model.sh "$model" "$DATA" "out/eval-$model"
         bash benchmarks/evaluate_phrases.sh "$model" "$DATA" "out/eval-phrases-$model"
@@ -109,7 +120,7 @@ for step in $STEPS; do
       bash benchmarks/evaluate_baseline.sh "$DATA"
       ;;
     *)
-      echo "unknown step $step; choose from: data classifiers faster cgan cyclegan phrases evaluate" >&2
+      echo "unknown step $step; choose from: data classifiers faster cgan cyclegan phrases faster-phrases evaluate" >&2
       exit 2
       ;;
   esac
