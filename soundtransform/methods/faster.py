@@ -51,15 +51,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from soundtransform import data, losses
+from soundtransform import data, losses, phrases
 from soundtransform.callbacks import ExampleSpectrograms
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import write_text
+from soundtransform.methods import cgan
 from soundtransform.methods.slow import load_perceptual_classifier, perceptual_features
 from soundtransform.networks.transform_net import transform_net
 
 ARTIFACT = "generator.keras"
-BEST_ARTIFACT = "generator_best.keras"  # with select_by="judge": the epoch the judge liked best on valid sources
+BEST_ARTIFACT = cgan.best_file(ARTIFACT)  # with select_by="judge": the epoch the judge liked best on valid sources
 TERMS = ("content", "style", "energy", "frequency")
 STYLE_TARGETS = ("family", "pitch")  # one family-mean style, or a same-pitch target note per input
 CONTENT_TARGETS = ("input", "pitch")  # the input's own features, or its same-pitch target note's
@@ -209,8 +210,6 @@ def make_datasets(root, config, source=None, target=None):
         raise ParameterError("faster needs --source and --target families (e.g. flute and keyboard)")
     if source == target:
         raise ParameterError(f"source and target are both {source!r}; choose two different families")
-    from soundtransform.methods import cgan
-
     use = cgan.train_on(config)
     cgan.check_validation_sounds(root, source, selection_config(config))
     style_target = config.get("style_target", "family")
@@ -234,9 +233,13 @@ def make_datasets(root, config, source=None, target=None):
                                                                      replace=False)
         style_notes = [style_notes[i] for i in sorted(picks)]
     windows = {split: _source_windows(root, split, source, shape, use) for split in ("train", "valid")}
-    train, valid = (cgan.mix([(data.image_dataset([n.path for n in notes], None, *shape) if notes else None,
-                               len(notes)), windows[split][:2]], config.get("seed", 0))
-                    for split, notes in (("train", train_notes), ("valid", valid_notes)))
+    datasets = {}
+    for split, notes in (("train", train_notes), ("valid", valid_notes)):
+        notes_dataset = data.image_dataset([n.path for n in notes], None, *shape) if notes else None
+        windows_dataset, window_count, _ = windows[split]
+        datasets[split] = cgan.mix([(notes_dataset, len(notes)), (windows_dataset, window_count)],
+                                   config.get("seed", 0))
+    train, valid = datasets["train"], datasets["valid"]
     info = {
         "root": os.path.abspath(root),
         "source": source,
@@ -256,9 +259,6 @@ def _source_windows(root, split, source, shape, use):
 
     ``(None, 0, 0)`` when ``use`` is ``"notes"``, or for a valid split without phrases.
     """
-    from soundtransform import phrases
-    from soundtransform.methods import cgan
-
     found = [] if use == "notes" else _sources(split, lambda: cgan.family_phrases(root, split, source))
     if not found:
         return None, 0, 0
@@ -278,9 +278,6 @@ def _sources(split, find):
 
 def _pitch_pair_datasets(root, config, source, target):
     """`make_datasets` for ``style_target="pitch"``: each source note with a same-pitch target note."""
-    from soundtransform import phrases
-    from soundtransform.methods import cgan
-
     cgan.check_families("faster", source, target)
     use = cgan.train_on(config)
     shape = (config["freq_bins"], config["frames"])
@@ -379,8 +376,6 @@ def selection_config(config):
     validation notes (and phrase windows, when it trains on phrases) as a
     user's conversion would sound.
     """
-    from soundtransform.methods import cgan
-
     return {**config, "phase": "source", "source_instruments": "all", "train_on": cgan.train_on(config)}
 
 
@@ -391,8 +386,6 @@ def selection_callbacks(config, run_dir, info):
     flat at 0.11-0.12 over epochs 6-40 while the share of test flutes judged
     keyboard went 41 % -> 64 %), so the judge itself picks the epoch.
     """
-    from soundtransform.methods import cgan
-
     if info is None or not cgan.selects_by_judge(config):
         return []
     view = selection_config(config)
@@ -415,7 +408,6 @@ def finish(model, config, info, run_dir):
     """Save ``RUN_DIR/generator.keras`` and export ``faster_SOURCE_to_TARGET``: the last epoch's generator,
     or with ``select_by="judge"`` the best-judged epoch's (``generator_best.keras``)."""
     from soundtransform.export import export_generator
-    from soundtransform.methods import cgan
 
     path = os.path.join(run_dir, ARTIFACT)
     cgan.save_generator(model.transform_net, path)
