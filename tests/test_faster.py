@@ -208,3 +208,56 @@ def test_judge_selection_needs_valid_source_notes(dataset, classifier_path, tmp_
                                                                            classifier=classifier_path),
                                                  source="flute", target="keyboard")
     assert valid_ds is None and train_ds is not None
+
+
+def test_weight_average_is_judged_exported_and_resumed(dataset, classifier_path, tmp_path):
+    import json
+
+    import keras
+    import tensorflow as tf
+
+    from soundtransform import train
+    from soundtransform.methods import faster
+
+    run_dir, exported = tmp_path / "run", str(tmp_path / "exported")
+    first = train.train("faster", dataset, run_dir=str(run_dir), preset="tiny", source="flute", target="keyboard",
+                        progress=False, export_dir=exported, classifier=classifier_path, select_by="judge",
+                        ema_decay=0.5, epochs=2)
+    model = first["model"]
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    average = model.ema_transform_net.average(images, training=False).numpy()
+    assert not np.allclose(average, model.transform_net(images, training=False).numpy(), atol=1e-4)
+    assert not model.ema_transform_net.average.trainable_weights
+    # The average and the raw network are both judged every epoch; the average is what is kept.
+    history = first["history"]
+    assert len(history["val_judged_target"]) == len(history["val_judged_raw"]) == 2
+    saved = keras.saving.load_model(run_dir / faster.ARTIFACT, compile=False)
+    np.testing.assert_allclose(saved(images, training=False).numpy(), average, atol=1e-5)
+    best = json.load(open(run_dir / (faster.BEST_ARTIFACT + ".json")))
+    kept = keras.saving.load_model(run_dir / faster.BEST_ARTIFACT, compile=False)
+    served = tf.saved_model.load(first["export"]).signatures["transform_images"](images=tf.constant(images))
+    np.testing.assert_allclose(served["images"].numpy(), kept(images, training=False).numpy(), atol=1e-5)
+    assert first["selected"] == best
+    if best["epoch"] == 2:  # the last epoch's average is what was selected
+        np.testing.assert_allclose(served["images"].numpy(), average, atol=1e-5)
+    # Validation losses describe the average too.
+    for tracker in model.metrics:
+        tracker.reset_state()
+    logs = model.test_step(tf.constant(images))
+    _, terms = model.perceptual_losses(tf.constant(images), model.ema_transform_net.average(images))
+    assert float(logs["content"]) == pytest.approx(float(terms["content"]), rel=1e-4)
+
+    # The checkpoint holds the average: resumed with nothing left to train, the run ends where it did.
+    again = train.train("faster", dataset, run_dir=str(run_dir), preset="tiny", progress=False, epochs=2)["model"]
+    assert int(again.optimizer.iterations) == int(model.optimizer.iterations)
+    np.testing.assert_allclose(again.ema_transform_net.average(images, training=False).numpy(), average, atol=1e-6)
+
+
+@pytest.mark.parametrize("decay", [1.0, 0, "high"])
+def test_weight_average_decay_outside_zero_one_is_refused(dataset, classifier_path, decay):
+    from soundtransform.errors import ParameterError
+    from soundtransform.methods import faster
+
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, ema_decay=decay)
+    with pytest.raises(ParameterError, match=f"ema_decay must be between 0 and 1 .*not {decay!r}"):
+        faster.make_datasets(dataset, config, source="flute", target="keyboard")
