@@ -13,6 +13,7 @@ The module also holds the pieces CycleGAN shares: choosing source and target
 notes, saving generators each epoch, and export.
 """
 
+import collections
 import json
 import numbers
 import os
@@ -475,20 +476,11 @@ def make_datasets(root, config, source=None, target=None):
     datasets, pairs_of, phrase_pairs_of, extra_count = [], {}, {}, 0
     for split in ("train", "valid"):
         parts = []
-        pairs_of[split] = phrase_pairs_of[split] = []
+        found = split_pairs(root, split, source, target, targets, phrase_targets, use,
+                            config["source_instruments"], config["max_targets"], config["seed"])
+        pairs_of[split], phrase_pairs_of[split] = found.notes, found.phrases
         if use != "phrases":
-            try:
-                sources = family_notes(root, split, source, config["source_instruments"])
-            except DataError:
-                if split == "train":
-                    raise
-                sources = []
-            pairs = data.pair_notes(sources, targets, max_targets=config["max_targets"], seed=config["seed"])
-            if not pairs and split == "train":
-                raise DataError(
-                    f"no {source}/{target} pairs with the same pitch and velocity in split 'train' of {root}"
-                )
-            pairs_of[split] = pairs
+            pairs = found.notes
             if pairs:
                 notes_dataset = pair_dataset(pairs, shape)
                 if split == "train" and augment_notes_only:
@@ -502,19 +494,8 @@ def make_datasets(root, config, source=None, target=None):
                 parts.append((pair_dataset(more, shape), len(more)))
                 extra_count = len(more)
                 extras = [f for f in extras if any(s.family == f for s, _ in more)]  # those with notes
-        if use != "notes":
-            try:
-                sources = family_phrases(root, split, source, config["source_instruments"])
-            except DataError:
-                if split == "train":
-                    raise
-                sources = []
-            pairs = phrases.pair_phrases(sources, phrase_targets)
-            if not pairs and split == "train":
-                raise DataError(f"no {source}/{target} phrases of the same melody in split 'train' of {root}")
-            phrase_pairs_of[split] = pairs
-            if pairs:
-                parts.append(_phrase_pair_dataset(pairs, shape))
+        if found.phrases:
+            parts.append(phrase_pair_dataset(found.phrases, shape))
         datasets.append(mix(parts, config["seed"]))
     info = {
         "root": os.path.abspath(root),
@@ -534,13 +515,60 @@ def make_datasets(root, config, source=None, target=None):
     return train, datasets[1], info
 
 
+SplitPairs = collections.namedtuple("SplitPairs", "notes unpaired_notes phrases")
+
+
+def split_pairs(root, split, source, target, targets, phrase_targets, use, instruments="all", max_targets=None,
+                seed=0):
+    """One split's ``source`` sounds paired with ``target`` sounds: what pix2pix and Faster's pitch targets train on.
+
+    Notes are paired with ``targets`` of the same pitch and velocity
+    (`data.pair_notes`), phrases with ``phrase_targets`` of the same melody
+    (`phrases.pair_phrases`); notes unless ``use`` is ``"phrases"``, phrases
+    unless it is ``"notes"``.  ``instruments`` chooses the source instruments
+    (`family_notes`).  A valid split without source sounds has no pairs.
+
+    Returns
+    -------
+    SplitPairs
+        ``notes``: list of (source, target) `data.Note` pairs; ``unpaired_notes``:
+        source notes without a target of their pitch and velocity; ``phrases``:
+        list of (source, target) `phrases.Phrase` pairs.
+
+    Raises
+    ------
+    DataError
+        The train split has no source sounds, or no pairs of a kind ``use`` asks for.
+    """
+    def sources(find):
+        try:
+            return find(root, split, source, instruments)
+        except DataError:
+            if split == "train":
+                raise
+            return []
+
+    note_pairs, unpaired, phrase_pairs = [], 0, []
+    if use != "phrases":
+        notes = sources(family_notes)
+        note_pairs = data.pair_notes(notes, targets, max_targets=max_targets, seed=seed)
+        unpaired = len(notes) - len({id(s) for s, _ in note_pairs})
+        if not note_pairs and split == "train":
+            raise DataError(f"no {source}/{target} pairs with the same pitch and velocity in split 'train' of {root}")
+    if use != "notes":
+        phrase_pairs = phrases.pair_phrases(sources(family_phrases), phrase_targets)
+        if not phrase_pairs and split == "train":
+            raise DataError(f"no {source}/{target} phrases of the same melody in split 'train' of {root}")
+    return SplitPairs(note_pairs, unpaired, phrase_pairs)
+
+
 def pair_dataset(pairs, shape):
     sources = data.image_dataset([s.path for s, _ in pairs], freq_bins=shape[0], frames=shape[1])
     targets = data.image_dataset([t.path for _, t in pairs], freq_bins=shape[0], frames=shape[1])
     return tf.data.Dataset.zip((sources, targets))
 
 
-def _phrase_pair_dataset(pairs, shape):
+def phrase_pair_dataset(pairs, shape):
     """Aligned windows of paired phrases: ``(dataset of (source, target), windows before the silence filter)``.
 
     Both sides are read at the same length, so window ``k`` of a source and of

@@ -311,22 +311,12 @@ def _pitch_pair_datasets(root, config, source, target):
                       if use != "notes" else [])
     pairs, unpaired, phrase_pairs, datasets = {}, {}, {}, {}
     for split in ("train", "valid"):
-        pairs[split], unpaired[split], phrase_pairs[split], parts = [], 0, [], []
-        if use != "phrases":
-            sources = _sources(split, lambda: cgan.family_notes(root, split, source))
-            pairs[split] = data.pair_notes(sources, targets, max_targets=1, seed=config.get("seed", 0))
-            unpaired[split] = len(sources) - len(pairs[split])  # no target note of their pitch and velocity
-            if not pairs[split] and split == "train":
-                raise DataError(f"no {source}/{target} pairs with the same pitch and velocity in split 'train' "
-                                f"of {root}")
-            parts.append((cgan.pair_dataset(pairs[split], shape) if pairs[split] else None, len(pairs[split])))
-        if use != "notes":
-            sources = _sources(split, lambda: cgan.family_phrases(root, split, source))
-            phrase_pairs[split] = phrases.pair_phrases(sources, phrase_targets)
-            if not phrase_pairs[split] and split == "train":
-                raise DataError(f"no {source}/{target} phrases of the same melody in split 'train' of {root}")
-            if phrase_pairs[split]:
-                parts.append(cgan._phrase_pair_dataset(phrase_pairs[split], shape))
+        found = cgan.split_pairs(root, split, source, target, targets, phrase_targets, use, max_targets=1,
+                                 seed=config.get("seed", 0))
+        pairs[split], unpaired[split], phrase_pairs[split] = found
+        parts = [(cgan.pair_dataset(pairs[split], shape), len(pairs[split]))] if pairs[split] else []
+        if phrase_pairs[split]:
+            parts.append(cgan.phrase_pair_dataset(phrase_pairs[split], shape))
         datasets[split] = cgan.mix(parts, config.get("seed", 0))
     train, valid = datasets["train"], datasets["valid"]
     info = {
