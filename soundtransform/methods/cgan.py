@@ -515,6 +515,17 @@ def make_datasets(root, config, source=None, target=None):
     return train, datasets[1], info
 
 
+def split_sounds(find, root, split, family, instruments="all"):
+    """``find(root, split, family, instruments)`` (`family_notes`, `family_phrases`); ``[]`` for a valid split
+    without them (their DataError), the train split's DataError raised."""
+    try:
+        return find(root, split, family, instruments)
+    except DataError:
+        if split == "train":
+            raise
+        return []
+
+
 SplitPairs = collections.namedtuple("SplitPairs", "notes unpaired_notes phrases")
 
 
@@ -541,12 +552,7 @@ def split_pairs(root, split, source, target, targets, phrase_targets, use, instr
         The train split has no source sounds, or no pairs of a kind ``use`` asks for.
     """
     def sources(find):
-        try:
-            return find(root, split, source, instruments)
-        except DataError:
-            if split == "train":
-                raise
-            return []
+        return split_sounds(find, root, split, source, instruments)
 
     note_pairs, unpaired, phrase_pairs = [], 0, []
     if use != "phrases":
@@ -790,16 +796,20 @@ def evenly(items, count):
     return list(items[::max(1, len(items) // count)][:count])
 
 
-def selection_callbacks(config, run_dir, info):
-    """`SelectByJudge` when ``config["select_by"] == "judge"``, else none."""
+def selection_callbacks(config, run_dir, info, raw=lambda m: m.generator):
+    """`SelectByJudge` when ``config["select_by"] == "judge"``, else none.
+
+    It keeps ``RUN_DIR/generator_best.keras``: the model's `generator_to_export`.
+    With ``ema_decay`` the raw network (``raw(model)``) is scored too.
+    """
     if info is None or not selects_by_judge(config):
         return []
     waveforms, note_lists = validation_waveforms(info["root"], info["source"], config, with_notes=True)
     found = [judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator_to_export(),
                              BEST_GENERATOR_FILE, note_lists=note_lists)]
     if config.get("ema_decay") is not None:
-        # The raw generator is scored too (``val_judged_raw``), never kept: what the average adds, epoch by epoch.
-        found.append(judge_selection(config, run_dir, waveforms, info["target"], lambda m: m.generator, None,
+        # The raw network is scored too (``val_judged_raw``), never kept: what the average adds, epoch by epoch.
+        found.append(judge_selection(config, run_dir, waveforms, info["target"], raw, None,
                                      name="raw", note_lists=note_lists))
     return found
 

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from soundtransform import losses
-from soundtransform.errors import DataError, check_choice
+from soundtransform.errors import check_choice
 from soundtransform.methods import cgan
 from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.resnet_generator import ResNetGenerator
@@ -208,13 +208,8 @@ def make_datasets(root, config, source=None, target=None):
     for split in ("train", "valid"):
         for wanted, find, found in (("notes", cgan.family_notes, sources), ("phrases", cgan.family_phrases,
                                                                              source_phrases)):
-            found[split] = []
-            if use in (wanted, "both"):
-                try:
-                    found[split] = find(root, split, source, config["source_instruments"])
-                except DataError:
-                    if split == "train":
-                        raise
+            found[split] = (cgan.split_sounds(find, root, split, source, config["source_instruments"])
+                            if use in (wanted, "both") else [])
     train = _unpaired(sources["train"], targets, config, source_phrases["train"], target_phrases)
     valid = None
     if sources["valid"] or source_phrases["valid"]:

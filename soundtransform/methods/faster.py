@@ -53,14 +53,14 @@ import tensorflow as tf
 
 from soundtransform import data, losses, phrases
 from soundtransform.callbacks import ExampleSpectrograms
-from soundtransform.errors import DataError, ParameterError, check_choice
+from soundtransform.errors import ParameterError, check_choice
 from soundtransform.fileio import write_text
 from soundtransform.methods import cgan
 from soundtransform.methods.slow import load_perceptual_classifier, perceptual_features
 from soundtransform.methods.weight_average import WeightAverage
 from soundtransform.networks.transform_net import transform_net
 
-ARTIFACT = "generator.keras"
+ARTIFACT = cgan.GENERATOR_FILE  # "generator.keras": the cgan's judge selection keeps its best epoch beside it
 BEST_ARTIFACT = cgan.best_file(ARTIFACT)  # with select_by="judge": the epoch the judge liked best on valid sources
 TERMS = ("content", "style", "energy", "frequency")
 STYLE_TARGETS = ("family", "pitch")  # one family-mean style, or a same-pitch target note per input
@@ -284,21 +284,11 @@ def _source_windows(root, split, source, shape, use):
 
     ``(None, 0, 0)`` when ``use`` is ``"notes"``, or for a valid split without phrases.
     """
-    found = [] if use == "notes" else _sources(split, lambda: cgan.family_phrases(root, split, source))
+    found = [] if use == "notes" else cgan.split_sounds(cgan.family_phrases, root, split, source)
     if not found:
         return None, 0, 0
     windows, starts = phrases.window_dataset([p.path for p in found], *shape)
     return windows.filter(phrases.is_sounding).cache(), len(found) * len(starts), len(found)
-
-
-def _sources(split, find):
-    """``find()``'s source sounds; none for a valid split that has none (its DataError), train's error raised."""
-    try:
-        return find()
-    except DataError:
-        if split == "train":
-            raise
-        return []
 
 
 def _pitch_pair_datasets(root, config, source, target):
@@ -395,23 +385,14 @@ def selection_config(config):
 
 
 def selection_callbacks(config, run_dir, info):
-    """With ``select_by="judge"``, a `callbacks.SelectByJudge` keeping ``RUN_DIR/generator_best.keras``.
+    """With ``select_by="judge"``, `cgan.selection_callbacks` keeping ``RUN_DIR/generator_best.keras``.
 
     Faster's validation losses do not track the judge (measured: val content
     flat at 0.11-0.12 over epochs 6-40 while the share of test flutes judged
-    keyboard went 41 % -> 64 %), so the judge itself picks the epoch.
+    keyboard went 41 % -> 64 %), so the judge itself picks the epoch, hearing
+    the valid sounds as `selection_config` says.
     """
-    if info is None or not cgan.selects_by_judge(config):
-        return []
-    view = selection_config(config)
-    waveforms, note_lists = cgan.validation_waveforms(info["root"], info["source"], view, with_notes=True)
-    found = [cgan.judge_selection(view, run_dir, waveforms, info["target"], lambda m: m.generator_to_export(),
-                                  BEST_ARTIFACT, note_lists=note_lists)]
-    if config.get("ema_decay") is not None:
-        # The raw network is scored too (``val_judged_raw``), never kept: what the average adds, epoch by epoch.
-        found.append(cgan.judge_selection(view, run_dir, waveforms, info["target"], lambda m: m.transform_net,
-                                          None, name="raw", note_lists=note_lists))
-    return found
+    return cgan.selection_callbacks(selection_config(config), run_dir, info, raw=lambda m: m.transform_net)
 
 
 def callbacks(model, config, run_dir, valid, info=None):

@@ -1,4 +1,4 @@
-"""An exponential moving average of a network's weights, for GAN generators.
+"""An exponential moving average of a network's weights, for GAN generators and Faster's transform net.
 
 GAN generators swing from step to step and epoch to epoch: the shipped cgan's
 valid-split score went 73, 66, 81, 84, 70 % over five consecutive epochs
@@ -51,5 +51,5 @@ class WeightAverage(keras.layers.Layer):
         return self.average(images, training=training)
 
     def get_config(self):
-        # Not deserialised on its own: its owner (`CGAN`) builds it from the network it averages.
+        # Not deserialised on its own: its owner (`CGAN`, `FasterStyleTransfer`) builds it from the network it averages.
         return {**super().get_config(), "decay": self.decay}
