@@ -115,6 +115,61 @@ def frequency_loss(images, target_envelope):
     return tf.reduce_mean(tf.square(spectral_envelope(images) - target_envelope))
 
 
+# ------------------------------------------------ pitch anchor (CycleGAN)
+
+PITCH_WIDTH = 9
+
+
+def fine_structure(images, width=PITCH_WIDTH):
+    """The image minus its moving average over ``width`` frequency rows.
+
+    What is left are the harmonic peaks and the valleys between them, without
+    the smooth spectral envelope that carries most of the timbre (the image
+    analogue of a cepstral lifter).  At 31.25 Hz a row (``N_FFT`` 512 at 16 kHz),
+    9 rows span 281 Hz.
+
+    Parameters
+    ----------
+    images : [batch, freq, frames, 1]
+    width : int
+        Rows averaged; padding rows at the edges are not counted.
+
+    Returns
+    -------
+    [batch, freq, frames, 1]
+    """
+    return images - tf.nn.avg_pool2d(images, (width, 1), 1, "SAME")
+
+
+def pitch_loss(images, source_images, width=PITCH_WIDTH):
+    """One minus the cosine between the fine structures of two images, per frame.
+
+    Frames are weighted by the source's energy (rows mapped from [-1, 1] to
+    [0, 1] and averaged), so silence does not count.  The cosine ignores how
+    deep the valleys are and how the envelope changes, so a keyboard note keeps
+    a low loss against a flute of the same pitch while moved harmonics do not:
+    on 28 rendered training flutes against keyboard_acoustic_130 (width 9) the
+    cosine was 0.71 +- 0.13 at the same pitch and 0.05 +- 0.13 at another.
+
+    Parameters
+    ----------
+    images, source_images : [batch, freq, frames, 1] in [-1, 1]
+    width : int
+        See `fine_structure`.
+
+    Returns
+    -------
+    scalar in [0, 2].
+    """
+    a = fine_structure(images, width)[..., 0]
+    b = fine_structure(source_images, width)[..., 0]
+    dot = tf.reduce_sum(a * b, axis=1)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(a), axis=1) * tf.reduce_sum(tf.square(b), axis=1))
+    cosine = dot / (norms + 1e-6)
+    weights = tf.reduce_mean((source_images[..., 0] + 1.0) * 0.5, axis=1)
+    return 1.0 - tf.reduce_sum(weights * cosine) / (tf.reduce_sum(weights) + 1e-6)
+
+
 # ------------------------------------------- adversarial losses (cGAN, CycleGAN)
 
 GAN_MODES = ("bce", "lsgan")

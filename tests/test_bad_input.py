@@ -134,6 +134,11 @@ def test_usage_errors(models, tmp_path, dataset):
     assert_one_line_error(run_cli("train", "--method", "cgan", "--data", dataset, "--source", "drums",
                                    "--target", "keyboard", "--preset", "tiny", "--run-dir", tmp_path / "r"),
                            2, "unknown family")
+    assert_one_line_error(run_cli("train", "--method", "cyclegan", "--data", dataset, "--source", "flute",
+                                   "--target", "keyboard", "--preset", "tiny", "--run-dir", tmp_path / "c",
+                                   "--set", "pitch_width=8"),
+                           2, "pitch_width must be an odd whole number")
+    assert not (tmp_path / "c").exists()
     assert_one_line_error(run_cli("data", "render", "--out", tmp_path / "d", "--soundfont", "Piano.sf2"), 2,
                            "unknown SoundFont")
 

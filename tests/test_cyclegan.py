@@ -94,3 +94,35 @@ def test_judge_selection_keeps_each_directions_best_epoch(dataset, tmp_path):
         again = export.export_run(str(best_path), base_dir=exported)
         assert os.path.dirname(again) == os.path.join(exported, f"cyclegan_{a}_to_{b}")
         assert export.read_metadata(again)["selected"] == best
+
+
+def test_pitch_anchor_adds_its_weighted_term_and_trains(dataset, tmp_path):
+    config = presets.resolve("cyclegan", "tiny", lambda_pitch=2.0)
+    train_ds, _, info = cyclegan.make_datasets(dataset, config, source="flute", target="keyboard")
+    real_x, real_y = (tf.stack(images) for images in zip(*train_ds.take(2)))
+    anchored = cyclegan.build(config, info)
+    free = cyclegan.build({**config, "lambda_pitch": 0.0}, info)
+    free.set_weights(anchored.get_weights())
+    _, _, with_pitch = anchored.generator_losses(real_x, real_y, training=False)
+    _, _, without = free.generator_losses(real_x, real_y, training=False)
+    pitch = float(with_pitch["pitch_loss"])
+    assert 0.0 < pitch == pytest.approx(float(without["pitch_loss"]), rel=1e-5)
+    for name in ("g_loss", "f_loss"):
+        assert float(with_pitch[name]) - float(without[name]) == pytest.approx(2.0 * pitch, rel=1e-4)
+    # The weight travels with the saved model, and training logs the term.
+    assert cyclegan.CycleGAN.from_config(anchored.get_config()).lambda_pitch == 2.0
+    result = train.train("cyclegan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
+                         target="keyboard", progress=False, export_dir=str(tmp_path / "exported"),
+                         lambda_pitch=2.0)
+    assert np.isfinite(result["history"]["pitch_loss"]).all()
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("lambda_pitch", -1.0, "lambda_pitch must be a number, 0 or more, not -1.0"),
+    ("pitch_width", 8, "pitch_width must be an odd whole number of rows, 3 or more, not 8"),
+    ("pitch_width", 1, "pitch_width must be an odd whole number of rows, 3 or more, not 1"),
+])
+def test_bad_pitch_anchor_settings_fail_before_training(dataset, setting, value, message):
+    config = presets.resolve("cyclegan", "tiny", **{setting: value})
+    with pytest.raises(ParameterError, match=message):
+        cyclegan.make_datasets(dataset, config, source="flute", target="keyboard")

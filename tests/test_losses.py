@@ -54,3 +54,38 @@ def test_energy_and_frequency_losses_see_only_their_own_envelope():
     shifted[0, :, 1] -= 0.5
     assert float(losses.frequency_loss(shifted, losses.spectral_envelope(image))) == pytest.approx(0.0)
     assert float(losses.energy_loss(shifted, losses.temporal_envelope(image))) > 0.0
+
+
+def test_fine_structure_removes_a_smooth_envelope_and_keeps_harmonics():
+    rows = np.arange(64)
+    comb = np.where((rows % 8 == 0) & (rows > 0), 0.5, -1.0).astype(np.float32)
+    ramp = np.linspace(-0.2, 0.4, 64, dtype=np.float32)
+    images = np.broadcast_to((comb + ramp)[None, :, None, None], (1, 64, 4, 1))
+    fine = losses.fine_structure(images).numpy()[0, :, 0, 0]
+    # A constant image has none (edge rows too: padding is not counted) ...
+    assert np.abs(losses.fine_structure(np.ones((1, 10, 2, 1), np.float32)).numpy()).max() < 1e-6
+    # ... and the ramp is gone away from the edges, the peaks are where the harmonics are.
+    np.testing.assert_allclose(fine[8:56], losses.fine_structure(
+        np.broadcast_to(comb[None, :, None, None], (1, 64, 4, 1))).numpy()[0, 8:56, 0, 0], atol=1e-5)
+    assert set(np.flatnonzero(fine > 0.5)) == {8, 16, 24, 32, 40, 48, 56}
+
+
+def test_pitch_loss_tells_a_new_timbre_from_moved_harmonics(notes):
+    from soundtransform import audio
+
+    def image(note):
+        y = audio.load(note.path)
+        return audio.waveform_to_image(y, 256)[0][None, :, :256].numpy()
+
+    flute = {n.pitch: n for n in notes if n.family == "flute"}
+    keyboard = {n.pitch: n for n in notes if n.family == "keyboard"}
+    x = image(flute[60])
+    same_pitch = float(losses.pitch_loss(image(keyboard[60]), x))
+    other_pitch = float(losses.pitch_loss(image(keyboard[67]), x))
+    assert float(losses.pitch_loss(x, x)) == pytest.approx(0.0, abs=1e-3)
+    # A keyboard playing the flute's note keeps most of its fine structure; a fifth up does not.
+    assert same_pitch < 0.6 < other_pitch
+    # Silent frames do not count: appending silence to both changes nothing.
+    pad = -np.ones((1, 256, 64, 1), np.float32)
+    longer = float(losses.pitch_loss(np.concatenate([image(keyboard[60]), pad], 2), np.concatenate([x, pad], 2)))
+    assert longer == pytest.approx(same_pitch, abs=1e-4)

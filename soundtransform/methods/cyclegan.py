@@ -8,13 +8,14 @@ notes ``D_Y`` takes for the target family, and the cycle losses
 pitch and timing of the note.  Both directions are exported.
 """
 
+import numbers
 import os
 
 import keras
 import tensorflow as tf
 
 from soundtransform import losses
-from soundtransform.errors import check_choice
+from soundtransform.errors import ParameterError, check_choice
 from soundtransform.methods import cgan
 from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.resnet_generator import ResNetGenerator
@@ -40,6 +41,13 @@ class CycleGAN(keras.Model):
         paper's code: the identity term is weighted ``lambda_identity * lambda_cycle``).
     gan_mode : {"lsgan", "bce"}
         The paper uses least squares (Mao et al. 2017).
+    lambda_pitch : float
+        Weight of a pitch anchor, not in the paper: `losses.pitch_loss` between
+        each translation and its input (``G(x)`` and ``x``, ``F(y)`` and ``y``).
+        It keeps the harmonics where they are and leaves the spectral envelope
+        free; 0 turns it off.
+    pitch_width : int
+        Rows of the moving average that `losses.fine_structure` subtracts.
 
     Call
     ----
@@ -47,7 +55,8 @@ class CycleGAN(keras.Model):
     """
 
     def __init__(self, generator_g, generator_f, discriminator_x, discriminator_y, lambda_cycle=10.0,
-                 lambda_identity=0.5, gan_mode="lsgan", **kwargs):
+                 lambda_identity=0.5, gan_mode="lsgan", lambda_pitch=0.0, pitch_width=losses.PITCH_WIDTH,
+                 **kwargs):
         super().__init__(**kwargs)
         check_choice("gan_mode", gan_mode, losses.GAN_MODES)
         self.generator_g = generator_g
@@ -57,7 +66,11 @@ class CycleGAN(keras.Model):
         self.lambda_cycle = float(lambda_cycle)
         self.lambda_identity = float(lambda_identity)
         self.gan_mode = gan_mode
-        names = ("g_loss", "f_loss", "g_gan_loss", "f_gan_loss", "cycle_loss", "identity_loss",
+        cgan.check_weight("lambda_pitch", lambda_pitch)
+        check_pitch_width(pitch_width)
+        self.lambda_pitch = float(lambda_pitch)
+        self.pitch_width = int(pitch_width)
+        names = ("g_loss", "f_loss", "g_gan_loss", "f_gan_loss", "cycle_loss", "identity_loss", "pitch_loss",
                  "d_x_loss", "d_y_loss")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
@@ -106,9 +119,12 @@ class CycleGAN(keras.Model):
         f_gan = losses.adversarial_loss(self.discriminator_x(fake_x, training=training), True, self.gan_mode)
         cycle = losses.cycle_loss(real_x, cycled_x) + losses.cycle_loss(real_y, cycled_y)
         identity = losses.identity_loss(real_y, same_y) + losses.identity_loss(real_x, same_x)
-        shared = self.lambda_cycle * cycle + self.lambda_identity * self.lambda_cycle * identity
+        pitch = (losses.pitch_loss(fake_y, real_x, self.pitch_width)
+                 + losses.pitch_loss(fake_x, real_y, self.pitch_width))
+        shared = (self.lambda_cycle * cycle + self.lambda_identity * self.lambda_cycle * identity
+                  + self.lambda_pitch * pitch)
         terms = {"g_gan_loss": g_gan, "f_gan_loss": f_gan, "cycle_loss": cycle, "identity_loss": identity,
-                 "g_loss": g_gan + shared, "f_loss": f_gan + shared}
+                 "pitch_loss": pitch, "g_loss": g_gan + shared, "f_loss": f_gan + shared}
         return fake_y, fake_x, terms
 
     def discriminator_losses(self, real_x, real_y, fake_x, fake_y, training):
@@ -162,7 +178,8 @@ class CycleGAN(keras.Model):
 
     def get_config(self):
         config = {"name": self.name, "lambda_cycle": self.lambda_cycle,
-                  "lambda_identity": self.lambda_identity, "gan_mode": self.gan_mode}
+                  "lambda_identity": self.lambda_identity, "gan_mode": self.gan_mode,
+                  "lambda_pitch": self.lambda_pitch, "pitch_width": self.pitch_width}
         for key in ("generator_g", "generator_f", "discriminator_x", "discriminator_y"):
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
@@ -173,6 +190,12 @@ class CycleGAN(keras.Model):
         for key in ("generator_g", "generator_f", "discriminator_x", "discriminator_y"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def check_pitch_width(value):
+    """``pitch_width`` is an odd whole number of rows, 3 or more; `ParameterError` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 3 or value % 2 == 0:
+        raise ParameterError(f"pitch_width must be an odd whole number of rows, 3 or more, not {value!r}")
 
 
 # ------------------------------------------------------------------- data
@@ -195,6 +218,8 @@ def make_datasets(root, config, source=None, target=None):
     info : dict
     """
     cgan.check_families("cyclegan", source, target)
+    cgan.check_weight("lambda_pitch", config["lambda_pitch"])
+    check_pitch_width(config["pitch_width"])
     cgan.check_validation_sounds(root, source, config)
     cgan.check_validation_sounds(root, target, config, "all")
     use = cgan.train_on(config)
@@ -269,7 +294,8 @@ def build(config, info):
 
     model = CycleGAN(generator("generator_g"), generator("generator_f"), discriminator("discriminator_x"),
                      discriminator("discriminator_y"), lambda_cycle=config["lambda_cycle"],
-                     lambda_identity=config["lambda_identity"], gan_mode=config["gan_mode"])
+                     lambda_identity=config["lambda_identity"], gan_mode=config["gan_mode"],
+                     lambda_pitch=config["lambda_pitch"], pitch_width=config["pitch_width"])
     model.compile(generator_optimizer=cgan.adam(config), discriminator_optimizer=cgan.adam(config),
                   jit_compile=config["jit_compile"])
     model.build((None,) + shape)
