@@ -88,7 +88,8 @@ _METHODS = {
                      style_target="family", content_target="input", target_instruments="one",
                      alpha=1.0, beta=1.0, gamma=1.0, delta=1.0,
                      content_layer="block2_conv2", style_layers=("block1_conv1", "block2_conv1"),
-                     select_by="last", select_notes=8, judge=None, train_on="notes", ema_decay=None),
+                     select_by="last", select_notes=8, judge=None, train_on="notes", ema_decay=None,
+                     init_from=None),
         "default": dict(classifier="exported_models/classifiers/perceptual.keras", export_dir=None,
                         width=8, residual_blocks=5, learning_rate=1e-3, seed=0, style_notes=256, examples=4,
                         style_target="family", content_target="input", target_instruments="one",
@@ -96,7 +97,8 @@ _METHODS = {
                         content_layer="block4_conv2",
                         style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"),
                         batch_size=4, epochs=10, steps_per_epoch=100, jit_compile=False,
-                        select_by="judge", select_notes=64, judge=None, train_on="notes", ema_decay=None),
+                        select_by="judge", select_notes=64, judge=None, train_on="notes", ema_decay=None,
+                        init_from=None),
         "paper": dict(classifier="exported_models/classifiers/perceptual.keras", export_dir=None,
                       width=32, residual_blocks=5, learning_rate=1e-3, seed=0, style_notes=None, examples=4,
                       style_target="family", content_target="input", target_instruments="one",
@@ -105,7 +107,7 @@ _METHODS = {
                       style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                                     "block5_conv1"),
                       batch_size=4, epochs=2, jit_compile=False, select_by="judge", select_notes=64, judge=None,
-                      train_on="notes", ema_decay=None),
+                      train_on="notes", ema_decay=None, init_from=None),
     },
     # ``train_on``: "notes", "phrases" (windows of rendered phrases) or "both"
     # (methods/cgan.py TRAIN_ON), for pix2pix and CycleGAN.

@@ -261,3 +261,34 @@ def test_weight_average_decay_outside_zero_one_is_refused(dataset, classifier_pa
     config = presets.resolve("faster", "tiny", classifier=classifier_path, ema_decay=decay)
     with pytest.raises(ParameterError, match=f"ema_decay must be between 0 and 1 .*not {decay!r}"):
         faster.make_datasets(dataset, config, source="flute", target="keyboard")
+
+
+def test_init_from_fine_tunes_a_run_or_an_export(dataset, classifier_path, tmp_path):
+    import json
+
+    from soundtransform import export, train
+    from soundtransform.errors import ParameterError
+    from soundtransform.methods import faster
+
+    exported = str(tmp_path / "exported")
+    first = train.train("faster", dataset, run_dir=str(tmp_path / "first"), preset="tiny", source="flute",
+                        target="keyboard", progress=False, export_dir=exported, classifier=classifier_path)
+    trained = [w.numpy() for w in first["model"].transform_net.weights]
+    config = presets.resolve("faster", "tiny", classifier=classifier_path)
+    info = faster.make_datasets(dataset, config, source="flute", target="keyboard")[2]
+    fresh = faster.build(config, info)
+    assert not all(np.array_equal(w.numpy(), t) for w, t in zip(fresh.transform_net.weights, trained))
+    for start in (str(tmp_path / "first"), first["export"]):
+        # The weight average starts where the network starts.
+        started = faster.build({**config, "init_from": start, "ema_decay": 0.9}, dict(info))
+        for net in (started.transform_net, started.generator_to_export()):
+            for w, t in zip(net.weights, trained):
+                np.testing.assert_array_equal(w.numpy(), t)
+    second = train.train("faster", dataset, run_dir=str(tmp_path / "second"), preset="tiny", source="flute",
+                         target="keyboard", progress=False, export_dir=exported, classifier=classifier_path,
+                         init_from=first["export"])
+    saved = json.load(open(tmp_path / "second" / "config.json"))
+    assert saved["data"]["init_from_file"] == os.path.join(first["export"], "assets", export.GENERATOR_ASSET)
+    assert second["export"].endswith(os.path.join("faster_flute_to_keyboard", "2"))
+    with pytest.raises(ParameterError, match="another architecture"):
+        faster.build({**config, "width": 8, "init_from": first["export"]}, dict(info))

@@ -364,6 +364,10 @@ def build(config, info):
                                                 config["frames"])
     net = transform_net((config["freq_bins"], config["frames"], 1), width=config["width"],
                         residual_blocks=config["residual_blocks"], name="generator")
+    if config.get("init_from"):  # fine-tuning, before the weight average copies the net
+        from soundtransform.export import init_generator
+
+        info["init_from_file"] = os.path.abspath(init_generator(net, config["init_from"]))
     model = FasterStyleTransfer(net, features, grams, energy, frequency, alpha=config["alpha"],
                                 beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
                                 content_target=config.get("content_target", "input"),
