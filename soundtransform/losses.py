@@ -6,6 +6,8 @@ Images are ``[batch, freq, frames, 1]`` in [-1, 1]; feature maps are
 
 import tensorflow as tf
 
+from soundtransform import audio
+
 # ------------------------------------------- perceptual losses (Slow, Faster)
 
 
@@ -59,18 +61,53 @@ def style_loss(features, target_grams):
     return tf.add_n(terms) / len(terms)
 
 
-def temporal_envelope(images):
-    """Energy per frame: the image summed over frequency, divided by the row count.
+def band_matrix(freq_bins, bands):
+    """Rows of a spectrogram image averaged into ``bands`` mel-spaced bands.
+
+    Row ``r`` lies at ``r * SAMPLE_RATE / N_FFT`` Hz (31.25 Hz a row); the
+    bands split the rows' range evenly on the mel scale (HTK's
+    ``2595 log10(1 + f / 700)``), so low bands hold a few rows (single
+    harmonics of low notes) and high ones many.  A band that no row falls in
+    is a zero column (its envelope is 0 for the output and the target alike).
+
+    Parameters
+    ----------
+    freq_bins : int or scalar tensor
+        Rows of the image (the lowest ``freq_bins`` bins).
+    bands : int
+        1 gives the plain mean over all rows.
+
+    Returns
+    -------
+    [freq_bins, bands] float32, each non-empty column summing to 1.
+    """
+    hz = tf.range(freq_bins, dtype=tf.float32) * (audio.SAMPLE_RATE / audio.N_FFT)
+    mel = 2595.0 * tf.math.log(1.0 + hz / 700.0)
+    top = 2595.0 * tf.math.log(1.0 + tf.cast(freq_bins, tf.float32) * (audio.SAMPLE_RATE / audio.N_FFT) / 700.0)
+    band = tf.minimum(tf.cast(tf.floor(mel / top * bands), tf.int32), bands - 1)
+    members = tf.one_hot(band, bands)
+    return members / tf.maximum(tf.reduce_sum(members, axis=0, keepdims=True), 1.0)
+
+
+def temporal_envelope(images, bands=1):
+    """Energy per frame: the image averaged over frequency (Verma & Smith), or over each of ``bands`` bands.
 
     Parameters
     ----------
     images : [batch, freq, frames, 1], log-magnitude in [-1, 1]
+    bands : int
+        1: Verma & Smith's envelope, one value a frame.  More: one envelope
+        per mel-spaced band (`band_matrix`), so each region of the spectrum
+        keeps its own attack and decay (a keyboard's upper partials die away
+        faster than its fundamental; a single envelope cannot say so).
 
     Returns
     -------
-    [batch, frames]
+    [batch, frames] for ``bands == 1``; [batch, bands, frames] otherwise.
     """
-    return tf.reduce_mean(images[..., 0], axis=1)
+    if bands == 1:
+        return tf.reduce_mean(images[..., 0], axis=1)
+    return tf.einsum("bft,fk->bkt", images[..., 0], band_matrix(tf.shape(images)[1], bands))
 
 
 def spectral_envelope(images):
@@ -87,18 +124,22 @@ def spectral_envelope(images):
     return tf.reduce_mean(images[..., 0], axis=2)
 
 
-def energy_loss(images, target_envelope):
+def energy_loss(images, target_envelope, bands=1):
     """Temporal energy constraint of Verma & Smith (2018).
 
     Squared distance between the output's `temporal_envelope` and the style's,
-    averaged over frames, so the output takes the style's attack and decay.
+    averaged over frames (and bands), so the output takes the style's attack
+    and decay.
 
     Parameters
     ----------
     images : [batch, freq, frames, 1]
-    target_envelope : [batch or 1, frames]
+    target_envelope : [batch or 1, frames], or [batch or 1, bands, frames]
+        ``temporal_envelope(style, bands)``.
+    bands : int
+        As in `temporal_envelope`.
     """
-    return tf.reduce_mean(tf.square(temporal_envelope(images) - target_envelope))
+    return tf.reduce_mean(tf.square(temporal_envelope(images, bands) - target_envelope))
 
 
 def frequency_loss(images, target_envelope):

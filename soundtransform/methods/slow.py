@@ -17,8 +17,9 @@ of one image to minimise::
     Squared difference of the Gram matrices of several layers
     (``style_layers``) between the image and the style sound.
 ``energy``
-    Squared difference of the temporal energy envelopes (per frame, summed
-    over frequency) of the image and the style sound.
+    Squared difference of the temporal energy envelopes (per frame, averaged
+    over frequency) of the image and the style sound; with ``energy_bands``
+    above 1, of one envelope per mel-spaced band (`losses.temporal_envelope`).
 ``frequency``
     Squared difference of the spectral envelopes (per bin, summed over time).
 
@@ -123,6 +124,10 @@ class SlowStyleTransfer:
     alpha, beta, gamma, delta : float
         Weights of the content, style, energy and frequency terms, named as in
         Gatys et al. (alpha, beta) and Verma & Smith (gamma, delta).
+    energy_bands : int
+        Bands of the energy constraint: 1 is Verma & Smith's one envelope
+        over all frequencies; more gives each mel-spaced band its own
+        envelope, so the output's partials decay band by band as the style's.
     learning_rate : float
         Adam's step size, in image units (the image spans [-1, 1], 80 dB).
     jit_compile : bool
@@ -131,7 +136,9 @@ class SlowStyleTransfer:
 
     def __init__(self, classifier, content_layer="block4_conv2",
                  style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"),
-                 alpha=1.0, beta=1.0, gamma=0.0, delta=0.0, learning_rate=0.02, jit_compile=True):
+                 alpha=1.0, beta=1.0, gamma=0.0, delta=0.0, energy_bands=1, learning_rate=0.02,
+                 jit_compile=True):
+        self.energy_bands = check_bands(energy_bands)
         self.content_layer = content_layer
         self.style_layers = tuple(style_layers)
         self.alpha, self.beta, self.gamma, self.delta = float(alpha), float(beta), float(gamma), float(delta)
@@ -161,7 +168,7 @@ class SlowStyleTransfer:
         return {
             "content": content_features,
             "grams": [losses.gram_matrix(f) for f in style_features],
-            "energy": losses.temporal_envelope(style_image),
+            "energy": losses.temporal_envelope(style_image, self.energy_bands),
             "frequency": losses.spectral_envelope(style_image),
         }
 
@@ -171,7 +178,7 @@ class SlowStyleTransfer:
         terms = {
             "content": losses.content_loss(features[0], targets["content"]),
             "style": losses.style_loss(features[1:], targets["grams"]),
-            "energy": losses.energy_loss(image, targets["energy"]),
+            "energy": losses.energy_loss(image, targets["energy"], self.energy_bands),
             "frequency": losses.frequency_loss(image, targets["frequency"]),
         }
         terms["total"] = (self.alpha * terms["content"] + self.beta * terms["style"]
@@ -197,7 +204,7 @@ class SlowStyleTransfer:
 
     def _traced_step(self, *args):
         if self._step is None:
-            signature = tf.nest.map_structure(_any_length, args)
+            signature = _signature(*args)
             self._step = tf.function(self._adam_step, input_signature=signature, jit_compile=self._jit_compile)
         return self._step(*args)
 
@@ -266,6 +273,27 @@ def _any_length(x):
     return tf.TensorSpec(shape, x.dtype)
 
 
+def _signature(image, m, v, t, targets):
+    """`_any_length` of every argument of the step; banded envelopes ``[1, bands, frames]`` open in time."""
+    targets = dict(tf.nest.map_structure(_any_length, targets))
+    energy = targets["energy"].shape.as_list()
+    if len(energy) == 3:
+        targets["energy"] = tf.TensorSpec([energy[0], energy[1], None], tf.float32)
+    return (*(_any_length(x) for x in (image, m, v, t)), targets)
+
+
+def check_bands(energy_bands):
+    """``energy_bands`` as an int from 1 to `audio.N_FREQ`, or a one-line ParameterError."""
+    try:
+        bands = int(energy_bands)
+        ok = bands == float(energy_bands) and 1 <= bands <= audio.N_FREQ
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ParameterError(f"energy_bands must be a whole number from 1 to {audio.N_FREQ}, got {energy_bands!r}")
+    return bands
+
+
 _LAST = {}  # the last SlowStyleTransfer that `stylize` built, and what it was built from
 
 
@@ -282,8 +310,8 @@ def _transfer(classifier, config):
     else:
         source = ("object", id(classifier))
     key = (source, config["content_layer"], tuple(config["style_layers"]), float(config["alpha"]),
-           float(config["beta"]), float(config["gamma"]), float(config["delta"]), float(config["learning_rate"]),
-           bool(config["jit_compile"]))
+           float(config["beta"]), float(config["gamma"]), float(config["delta"]), int(config["energy_bands"]),
+           float(config["learning_rate"]), bool(config["jit_compile"]))
     last = _LAST.get("transfer")
     if last is not None and _LAST["key"] == key and (source[0] == "file" or last.classifier is classifier):
         return last
@@ -291,7 +319,7 @@ def _transfer(classifier, config):
         load_perceptual_classifier(path if source[0] == "file" else classifier),
         content_layer=config["content_layer"], style_layers=config["style_layers"],
         alpha=config["alpha"], beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
-        learning_rate=config["learning_rate"], jit_compile=config["jit_compile"],
+        energy_bands=config["energy_bands"], learning_rate=config["learning_rate"], jit_compile=config["jit_compile"],
     )
     _LAST.update(transfer=transfer, key=key)
     return transfer
@@ -327,8 +355,9 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
     return_history : bool
         Also return the per-step loss terms.
     **overrides
-        Other settings of the preset (``learning_rate``, ``content_layer``,
-        ``style_layers``, ``griffin_lim_iters``, ``seed``, ``jit_compile``).
+        Other settings of the preset (``energy_bands``, ``learning_rate``,
+        ``content_layer``, ``style_layers``, ``griffin_lim_iters``, ``seed``,
+        ``jit_compile``).
 
     Returns
     -------
@@ -339,6 +368,7 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
                              init=init, phase=phase, **overrides)
     check_choice("init", config["init"], INITS)
     check_choice("phase", config["phase"], audio.PHASES)
+    check_bands(config["energy_bands"])
     content = _check_waveform("content", content)
     style = audio.fit_length(_check_waveform("style", style), len(content))
     transfer = _transfer(classifier, config)
