@@ -47,6 +47,9 @@ CONDITIONS = {  # folder name: stylize overrides
     "slow-both": dict(gamma=1.0, delta=1.0),
     "slow-gamma1": dict(gamma=1.0, delta=0.0),
     "slow-gamma300": dict(gamma=300.0, delta=0.0),
+    # the default until the nineteenth session: one energy envelope over all frequencies
+    "slow-bands1": dict(gamma=300.0, delta=0.0, energy_bands=1),
+    "slow-bands24": dict(gamma=3000.0, delta=0.0, energy_bands=24),
 }
 
 

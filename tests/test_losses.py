@@ -40,6 +40,42 @@ def test_envelopes_sum_the_right_axis():
     assert temporal[2] == pytest.approx(1.0) and temporal[0] == pytest.approx(-0.5)
 
 
+@pytest.mark.parametrize("freq_bins", [256, 128, 40])
+@pytest.mark.parametrize("bands", [1, 8, 64])
+def test_band_matrix_averages_each_row_into_one_mel_band(freq_bins, bands):
+    m = losses.band_matrix(freq_bins, bands).numpy()
+    assert m.shape == (freq_bins, bands)
+    members = m > 0
+    assert np.all(members.sum(axis=1) == 1)  # every row in exactly one band
+    used = members.any(axis=0)
+    np.testing.assert_allclose(m[:, used].sum(axis=0), 1.0, rtol=1e-6)  # each band a mean
+    first = members.argmax(axis=1)
+    assert np.all(np.diff(first) >= 0)  # bands run upward in frequency
+    if 1 < bands <= freq_bins // 4:
+        widths = members.sum(axis=0)[used]
+        assert widths[-1] > widths[0]  # mel spacing: high bands hold more rows
+
+
+def test_banded_envelope_keeps_each_band_own_decay():
+    frames = 6
+    image = np.full((1, 256, frames, 1), -1.0, np.float32)
+    image[0, 5, :, 0] = np.linspace(1.0, -1.0, frames)  # a low partial that decays
+    image[0, 200, :, 0] = np.linspace(-1.0, 1.0, frames)  # a high one that swells
+    one = losses.temporal_envelope(image).numpy()[0]
+    banded = losses.temporal_envelope(image, bands=16).numpy()[0]
+    assert one.shape == (frames,) and banded.shape == (16, frames)
+    np.testing.assert_allclose(one, one[0], atol=1e-6)  # one envelope: the two cancel out
+    band_of = losses.band_matrix(256, 16).numpy().argmax(axis=1)
+    low, high = banded[band_of[5]], banded[band_of[200]]
+    assert band_of[5] < band_of[200]
+    assert np.all(np.diff(low) < 0) and np.all(np.diff(high) > 0)
+    # The banded loss sees the swap; the one-band loss does not.
+    swapped = image.copy()
+    swapped[0, 5, :, 0], swapped[0, 200, :, 0] = image[0, 200, :, 0], image[0, 5, :, 0]
+    assert float(losses.energy_loss(swapped, losses.temporal_envelope(image))) == pytest.approx(0.0, abs=1e-10)
+    assert float(losses.energy_loss(swapped, losses.temporal_envelope(image, 16), bands=16)) > 1e-4
+
+
 def test_energy_and_frequency_losses_see_only_their_own_envelope():
     image = np.zeros((1, 4, 6, 1), np.float32)
     # Moving energy between bins within every frame keeps the temporal envelope.

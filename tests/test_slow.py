@@ -75,6 +75,29 @@ def test_each_constraint_moves_its_own_envelope(tiny_classifier, flute_and_keybo
     assert float(np.abs(image - content).max()) > 0.05
 
 
+def test_banded_energy_constraint_moves_every_band_toward_the_style(tiny_classifier, flute_and_keyboard):
+    from soundtransform.methods.slow import SlowStyleTransfer
+
+    content, style = _images(flute_and_keyboard)
+    bands = 16
+    runs = {}
+    for energy_bands in (1, bands):
+        transfer = SlowStyleTransfer(tiny_classifier, content_layer="block2_conv2", style_layers=("block1_conv1",),
+                                     alpha=0.0, beta=0.0, gamma=1.0, energy_bands=energy_bands, learning_rate=0.05,
+                                     jit_compile=False)
+        image, history = transfer(content, style, steps=30)
+        assert history["energy"][-1] < 0.5 * history["energy"][0]
+        runs[energy_bands] = image
+    target = losses.temporal_envelope(style, bands)
+
+    def distance(image):
+        return float(np.abs(losses.temporal_envelope(image, bands) - target).mean())
+
+    # One envelope leaves the bands' own decays where they were; one per band moves them.
+    assert distance(runs[bands]) < 0.5 * distance(content)
+    assert distance(runs[bands]) < 0.7 * distance(runs[1])
+
+
 def test_stylize_waveform_in_waveform_out(tiny_classifier, flute_and_keyboard, tmp_path):
     from soundtransform.methods.slow import stylize
 
@@ -100,6 +123,9 @@ def test_stylize_fails_clearly(tiny_classifier, flute_and_keyboard, tmp_path):
         stylize(content, style, classifier=tiny_classifier, preset="tiny", init="zeros", progress=False)
     with pytest.raises(ParameterError, match="phase"):
         stylize(content, style, classifier=tiny_classifier, preset="tiny", phase="none", progress=False)
+    for bad in (0, 2.5, "many", audio.N_FREQ + 1):
+        with pytest.raises(ParameterError, match="energy_bands must be a whole number"):
+            stylize(content, style, classifier=tiny_classifier, preset="tiny", energy_bands=bad, progress=False)
     with pytest.raises(DataError, match="no classifier"):
         stylize(content, style, classifier=str(tmp_path / "none.keras"), preset="tiny", progress=False)
     with pytest.raises(DataError, match="samples long"):
@@ -119,6 +145,12 @@ def test_stylize_reuses_its_traced_step_across_files_and_lengths(tiny_classifier
     first = transfers[0]
     assert all(t is first for t in transfers)
     assert first._step.experimental_get_tracing_count() == 1
+    # Banded envelopes ([1, bands, frames]) are traced once for every length too.
+    for seconds in (3, 2):
+        slow.stylize(content[: seconds * audio.SAMPLE_RATE], style, classifier=tiny_classifier, preset="tiny",
+                     steps=2, gamma=1.0, energy_bands=8, progress=False)
+    assert slow._LAST["transfer"] is not first
+    assert slow._LAST["transfer"]._step.experimental_get_tracing_count() == 1
     # Other loss weights are another optimisation: a new transfer.
     slow.stylize(content, style, classifier=tiny_classifier, preset="tiny", steps=1, gamma=0.0, progress=False)
     assert slow._LAST["transfer"] is not first
