@@ -187,7 +187,7 @@ except SystemExit as exc:
 
 
 @pytest.mark.parametrize("case", ["missing input", "output exists", "output format", "slow without style",
-                                  "missing style", "no dataset"])
+                                  "missing style", "no dataset", "slow option for a model"])
 def test_bad_input_is_reported_before_tensorflow_starts(models, tmp_path, case):
     src = _make(str(tmp_path), "pcm24")
     existing = tmp_path / "existing.wav"
@@ -198,6 +198,7 @@ def test_bad_input_is_reported_before_tensorflow_starts(models, tmp_path, case):
         "output format": ["convert", src, tmp_path / "o.mp3"],
         "slow without style": ["convert", src, tmp_path / "o.wav", "--method", "slow"],
         "missing style": ["convert", src, tmp_path / "o.wav", "--method", "slow", "--style", tmp_path / "no.wav"],
+        "slow option for a model": ["convert", src, tmp_path / "o.wav", "--energy-bands", "8"],
         "no dataset": ["train", "--method", "cgan", "--data", tmp_path / "no-data", "--source", "flute",
                        "--target", "keyboard", "--run-dir", tmp_path / "run"],
     }[case]

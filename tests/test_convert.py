@@ -8,7 +8,7 @@ import soundfile as sf
 
 import soundtransform
 from conftest import make_tone, run_cli
-from soundtransform import audio, convert, export
+from soundtransform import audio, convert, export, losses
 from soundtransform.errors import DataError, ParameterError
 from test_export import identity_generator, note_like, tiny_generator
 
@@ -164,6 +164,18 @@ def test_slow_method_through_convert(tmp_path):
                                classifier=classifier, preset="tiny", steps=2)
     z, rate = sf.read(out, dtype="float32")
     assert rate == audio.SAMPLE_RATE and len(z) == int(0.6 * audio.SAMPLE_RATE) and np.all(np.isfinite(z))
+    # The banded energy constraint (`energy_bands`, `convert --energy-bands`) pulls harder toward the style's envelopes.
+    banded = convert.convert_file(content, str(tmp_path / "banded.wav"), method="slow", style=style,
+                                  classifier=classifier, preset="tiny", steps=8, gamma=30.0, energy_bands=16)
+    plain = convert.convert_file(content, str(tmp_path / "plain.wav"), method="slow", style=style,
+                                 classifier=classifier, preset="tiny", steps=8, gamma=30.0, energy_bands=1)
+    target = losses.temporal_envelope(audio.waveform_to_image(sf.read(style, dtype="float32")[0])[0][None], 16)
+
+    def distance(path):
+        image = audio.waveform_to_image(sf.read(path, dtype="float32")[0])[0][None]
+        return float(np.abs(losses.temporal_envelope(image, 16) - target).mean())
+
+    assert distance(banded) < distance(plain)
 
 
 def test_cli_convert_folder_models_and_errors(env_models, tmp_path):
