@@ -85,6 +85,8 @@ def main():
             styles.append(audio.load(style_at[sounding].path))
     print(f"{args.split}: {len(inputs)} flute notes; style {instrument} at each one's sounding pitch", flush=True)
     keyboard = data.FAMILIES.index("keyboard")
+    apart = np.mean([_db_distance(x, s) for x, s in zip(inputs, styles)])
+    print(f"content to style, unconverted: {apart:.1f} dB")
     print("| setting | judged keyboard | pitch within 50 cents | dB to content | dB to style | what else | s a note |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for label, overrides in args.settings:

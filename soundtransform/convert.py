@@ -279,7 +279,8 @@ def _resolve(model=None, method="model", style=None, converter=None, **options):
         raise ParameterError("--style is for --method slow; a model brings its own target sound")
     slow_only = sorted(key for key in ("steps", "energy_bands") if key in options)
     if slow_only:
-        raise ParameterError(f"{', '.join('--' + k.replace('_', '-') for k in slow_only)} is for --method slow")
+        flags = " and ".join("--" + k.replace("_", "-") for k in slow_only)
+        raise ParameterError(f"{flags} {'are' if len(slow_only) > 1 else 'is'} for --method slow")
     return load_model(model, **options)
 
 
