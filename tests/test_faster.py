@@ -115,6 +115,39 @@ def test_pitch_style_targets_are_each_inputs_own_target_note(dataset, classifier
     assert all(np.isfinite(v[0]) for v in history.history.values())
 
 
+@pytest.mark.parametrize("style_target", ["family", "pitch"])
+def test_banded_energy_targets_and_loss(dataset, classifier_path, style_target):
+    import tensorflow as tf
+
+    from soundtransform import losses, train
+    from soundtransform.errors import ParameterError
+    from soundtransform.methods import faster
+
+    bands = 8
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target=style_target,
+                             energy_bands=bands)
+    train_ds, _, info = faster.make_datasets(dataset, config, source="flute", target="keyboard")
+    model = faster.build(config, info)
+    assert model.get_config()["energy_bands"] == bands
+    if style_target == "pitch":
+        images, style_images = (tf.stack(x) for x in zip(*[(s, t) for s, t in train_ds.take(2)]))
+        target = losses.temporal_envelope(style_images, bands)
+    else:
+        images, style_images = tf.stack(list(train_ds.take(2))), None
+        target = model.style_energy  # the family's mean, band by band
+    _, energy, _ = model.style_targets(style_images)
+    assert energy.shape[1:] == (bands, config["frames"])
+    outputs = model.transform_net(images)
+    _, terms = model.perceptual_losses(images, outputs, style_images)
+    expected = float(tf.reduce_mean(tf.square(losses.temporal_envelope(outputs, bands) - target)))
+    assert float(terms["energy"]) == pytest.approx(expected, rel=1e-5)
+    history = model.fit(train.batch(train_ds, config, training=True), epochs=1, steps_per_epoch=1, verbose=0)
+    assert np.isfinite(history.history["energy"][0])
+    for bad in (0, 1.5, "all"):
+        with pytest.raises(ParameterError, match="energy_bands must be a whole number"):
+            faster.make_datasets(dataset, {**config, "energy_bands": bad}, source="flute", target="keyboard")
+
+
 def test_target_instruments_only_with_pitch_style_targets(dataset, classifier_path):
     from soundtransform.errors import ParameterError
     from soundtransform.methods import faster

@@ -56,7 +56,7 @@ from soundtransform.callbacks import ExampleSpectrograms
 from soundtransform.errors import ParameterError, check_choice
 from soundtransform.fileio import write_text
 from soundtransform.methods import cgan
-from soundtransform.methods.slow import load_perceptual_classifier, perceptual_features
+from soundtransform.methods.slow import check_bands, load_perceptual_classifier, perceptual_features
 from soundtransform.methods.weight_average import WeightAverage
 from soundtransform.networks.transform_net import transform_net
 
@@ -81,13 +81,18 @@ class FasterStyleTransfer(keras.Model):
         feature maps (`slow.perceptual_features`).
     style_grams : list of np.ndarray [shape=(1, channels, channels)]
         The target family's mean Gram matrix at each style layer.
-    style_energy : np.ndarray [shape=(1, frames)]
-        The target family's mean temporal envelope (image units).
+    style_energy : np.ndarray [shape=(1, frames)] or [shape=(1, energy_bands, frames)]
+        The target family's mean temporal envelope (image units), one per
+        band with ``energy_bands`` above 1.
     style_frequency : np.ndarray [shape=(1, freq)]
         The target family's mean spectral envelope (image units).
     alpha, beta, gamma, delta : float
         Weights of the content, style, energy and frequency terms (Gatys et
         al.; Verma & Smith).
+    energy_bands : int
+        Bands of the energy constraint (`losses.temporal_envelope`): 1 is
+        Verma & Smith's one envelope; more, one per mel-spaced band, as
+        Slow's ``energy_bands`` (README, "Nineteenth session").
     content_target : {"input", "pitch"}
         Whose features the content term matches: the input's, or the
         same-pitch target note's of each batch (needs ``(images,
@@ -103,9 +108,11 @@ class FasterStyleTransfer(keras.Model):
     """
 
     def __init__(self, transform_net, features, style_grams, style_energy, style_frequency,
-                 alpha=1.0, beta=1.0, gamma=1.0, delta=1.0, content_target="input", ema_decay=None, **kwargs):
+                 alpha=1.0, beta=1.0, gamma=1.0, delta=1.0, energy_bands=1, content_target="input", ema_decay=None,
+                 **kwargs):
         super().__init__(**kwargs)
         cgan.check_ema_decay(ema_decay)
+        self.energy_bands = check_bands(energy_bands)
         self.transform_net = transform_net
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_transform_net = (None if ema_decay is None
@@ -127,7 +134,7 @@ class FasterStyleTransfer(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta,
-                "gamma": self.gamma, "delta": self.delta,
+                "gamma": self.gamma, "delta": self.delta, "energy_bands": self.energy_bands,
                 "content_target": self.content_target, "ema_decay": self.ema_decay}
 
     def generator_to_export(self):
@@ -152,7 +159,8 @@ class FasterStyleTransfer(keras.Model):
         if style_features is None:
             style_features = self.features(style_images, training=False)
         grams = [losses.gram_matrix(f) for f in style_features[1:]]
-        return grams, losses.temporal_envelope(style_images), losses.spectral_envelope(style_images)
+        return (grams, losses.temporal_envelope(style_images, self.energy_bands),
+                losses.spectral_envelope(style_images))
 
     def perceptual_losses(self, images, outputs, style_images=None):
         """The four terms and their weighted total for inputs and outputs ``[batch, freq, frames, 1]``.
@@ -173,7 +181,7 @@ class FasterStyleTransfer(keras.Model):
         terms = {
             "content": losses.content_loss(features[0], content_target),
             "style": losses.style_loss(features[1:], grams),
-            "energy": losses.energy_loss(outputs, energy),
+            "energy": losses.energy_loss(outputs, energy, self.energy_bands),
             "frequency": losses.frequency_loss(outputs, frequency),
         }
         total = (self.alpha * terms["content"] + self.beta * terms["style"]
@@ -236,6 +244,7 @@ def make_datasets(root, config, source=None, target=None):
         raise ParameterError(f"source and target are both {source!r}; choose two different families")
     use = cgan.train_on(config)
     cgan.check_ema_decay(config.get("ema_decay"))
+    check_bands(config["energy_bands"])
     cgan.check_validation_sounds(root, source, selection_config(config))
     style_target = config.get("style_target", "family")
     check_choice("style_target", style_target, STYLE_TARGETS)
@@ -330,7 +339,7 @@ def _pitch_pair_datasets(root, config, source, target):
     return train, valid, info
 
 
-def style_statistics(features, paths, freq_bins, frames, batch_size=16):
+def style_statistics(features, paths, freq_bins, frames, batch_size=16, energy_bands=1):
     """Mean Gram matrices and envelopes of a family's notes, computed once.
 
     Parameters
@@ -343,13 +352,13 @@ def style_statistics(features, paths, freq_bins, frames, batch_size=16):
     Returns
     -------
     grams : list of np.ndarray [shape=(1, channels, channels)], one per style layer
-    energy : np.ndarray [shape=(1, frames)]
+    energy : np.ndarray [shape=(1, frames)], or [shape=(1, energy_bands, frames)]
     frequency : np.ndarray [shape=(1, freq_bins)]
     """
     sums, count = None, 0
     for images in data.image_dataset(paths, None, freq_bins, frames, cache=False).batch(batch_size):
         stats = [losses.gram_matrix(f) for f in features(images, training=False)[1:]]
-        stats += [losses.temporal_envelope(images), losses.spectral_envelope(images)]
+        stats += [losses.temporal_envelope(images, energy_bands), losses.spectral_envelope(images)]
         batch_sums = [tf.reduce_sum(s, axis=0).numpy() for s in stats]
         sums = batch_sums if sums is None else [a + b for a, b in zip(sums, batch_sums)]
         count += int(images.shape[0])
@@ -361,7 +370,7 @@ def build(config, info):
     classifier = load_perceptual_classifier(config["classifier"])
     features = perceptual_features(classifier, [config["content_layer"], *config["style_layers"]])
     grams, energy, frequency = style_statistics(features, info["style_paths"], config["freq_bins"],
-                                                config["frames"])
+                                                config["frames"], energy_bands=config["energy_bands"])
     net = transform_net((config["freq_bins"], config["frames"], 1), width=config["width"],
                         residual_blocks=config["residual_blocks"], name="generator")
     if config.get("init_from"):  # fine-tuning, before the weight average copies the net
@@ -370,7 +379,7 @@ def build(config, info):
         info["init_from_file"] = os.path.abspath(init_generator(net, config["init_from"]))
     model = FasterStyleTransfer(net, features, grams, energy, frequency, alpha=config["alpha"],
                                 beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
-                                content_target=config.get("content_target", "input"),
+                                energy_bands=config["energy_bands"], content_target=config.get("content_target", "input"),
                                 ema_decay=config.get("ema_decay"), name="faster_style_transfer")
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"])
     model.build((None, config["freq_bins"], config["frames"], 1))
@@ -424,7 +433,8 @@ def finish(model, config, info, run_dir):
         "target": info["target"],
         "freq_bins": config["freq_bins"],
         "frames": config["frames"],
-        "losses": {k: config[k] for k in ("alpha", "beta", "gamma", "delta", "content_layer", "style_layers")},
+        "losses": {k: config[k] for k in ("alpha", "beta", "gamma", "delta", "energy_bands", "content_layer",
+                                               "style_layers")},
         "style_target": config.get("style_target", "family"),
         "content_target": config.get("content_target", "input"),
         "classifier": os.path.abspath(config["classifier"]),
