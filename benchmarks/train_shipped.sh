@@ -8,7 +8,7 @@
 #                flute and keyboard, 4 for every other family)
 #   classifiers  perceptual.keras (Slow and Faster's feature space), judge.keras (the judge) and
 #                phrase_judge.keras (the judge of phrase windows)
-#   faster       faster_flute_to_keyboard
+#   faster       faster_flute_to_keyboard (v3, then v4: v3 fine-tuned with a banded energy constraint)
 #   cgan         cgan_flute_to_keyboard (the default model of `convert`)
 #   cyclegan     cyclegan_flute_to_keyboard and cyclegan_keyboard_to_flute
 #   phrases      cgan_flute_to_keyboard_phrases: 48 more melodies (64) for flute and keyboard, then
@@ -66,7 +66,16 @@ for step in $STEPS; do
       # v1 the bare preset (family-mean style, own content).
       train faster-default faster --set style_target=pitch --set content_target=pitch \
         --set target_instruments=keyboard_acoustic_130 --set content_layer=block1_conv2 --epochs 20 \
-        --set select_by=last
+        --set select_by=last --set export_dir="$RUNS/faster-default-export"
+      # v4 (nineteenth session, the shipped Faster): v3 fine-tuned 10 epochs with the energy
+      # constraint band by band (64 mel bands, gamma 30) at learning rate 3e-4; its last epoch.
+      # 8 min idle (the shipped run judged every epoch too, select_by=judge, and was exported
+      # from its generator.keras, the last epoch).
+      train faster-bands64 faster --set style_target=pitch --set content_target=pitch \
+        --set target_instruments=keyboard_acoustic_130 --set content_layer=block1_conv2 \
+        --set energy_bands=64 --set gamma=30 --set init_from="$RUNS/faster-default" \
+        --set learning_rate=3e-4 --epochs 10 --set select_by=last --set export_dir="$RUNS/faster-bands64-export"
+      soundtransform export "$RUNS/faster-bands64" --name faster_flute_to_keyboard --models-dir "$MODELS"
       ;;
     faster-phrases)
       # faster_flute_to_keyboard_phrases v1 (fifteenth session): Faster's recipe on notes and the

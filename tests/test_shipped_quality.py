@@ -21,7 +21,7 @@ cgan v2 (the same generator, shipped in the eighth session) 18 / 21 and
 18 / 21 and 21 / 21 with one per band (``energy_bands=64``, the default since the nineteenth session);
 CycleGAN flute -> keyboard 6 / 21 and 21 / 21, keyboard -> flute 12 / 21 and
 21 / 21; Faster v1 0 / 21 and 11 / 21, Faster v2 (thirteenth session) 5 / 21 and 21 / 21,
-Faster v3 (fourteenth session) 16 / 21 and 21 / 21; the Faster phrases model v1 (fifteenth
+Faster v3 (fourteenth session) 16 / 21 and 21 / 21, Faster v4 (nineteenth session) 19 / 21 and 21 / 21; the Faster phrases model v1 (fifteenth
 session) 11 / 21 and 21 / 21.  The judge before it (no floor) gave v4
 20, Slow 17 and the CycleGAN 4 and 7: it heard the quiet tails (README, "The
 judge hears the noise floor").
@@ -50,9 +50,9 @@ FLOORS = {
     "slow": ("flute", "keyboard", 16 / NOTES, PITCH_BAR),
     "cyclegan_flute_to_keyboard": ("flute", "keyboard", 4 / NOTES, PITCH_BAR),
     "cyclegan_keyboard_to_flute": ("keyboard", "flute", 10 / NOTES, PITCH_BAR),
-    # v3 (fourteenth session: same-pitch style and content targets, content at block1_conv2, 20 epochs);
-    # 16 of 21 judged keyboard (v2: 5), 21 of 21 in pitch
-    "faster_flute_to_keyboard": ("flute", "keyboard", 14 / NOTES, PITCH_BAR),
+    # v4 (nineteenth session: v3 fine-tuned with a banded energy constraint, 64 bands); 19 of 21 judged
+    # keyboard (v3: 16, v2: 5), 21 of 21 in pitch
+    "faster_flute_to_keyboard": ("flute", "keyboard", 17 / NOTES, PITCH_BAR),
     # v1 (fifteenth session): v3's recipe on notes and phrase windows; 11 of 21 judged keyboard, 21 of 21 in pitch
     "faster_flute_to_keyboard_phrases": ("flute", "keyboard", 9 / NOTES, PITCH_BAR),
 }
