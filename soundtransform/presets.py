@@ -61,7 +61,7 @@ _METHODS = {
     # mean, which the floored judge called mallet (6 % keyboard); an envelope
     # per mel band gives each partial the style's decay.  Chosen on 59 valid
     # flutes: 1 band 25 %, 16 bands 64 %, 24 73 %, 64 86 % judged keyboard,
-    # pitch 100 % (README, "Slow: an energy envelope per band").
+    # pitch 100 % (README, "Nineteenth session").
     "slow": {
         "tiny": dict(classifier="exported_models/classifiers/perceptual.keras", steps=10, learning_rate=0.02,
                      alpha=1.0, beta=1.0, gamma=0.0, delta=0.0, energy_bands=1, init="content",
