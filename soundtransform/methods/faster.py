@@ -56,7 +56,7 @@ from soundtransform.callbacks import ExampleSpectrograms
 from soundtransform.errors import ParameterError, check_choice
 from soundtransform.fileio import write_text
 from soundtransform.methods import cgan
-from soundtransform.methods.slow import check_bands, load_perceptual_classifier, perceptual_features
+from soundtransform.methods.slow import load_perceptual_classifier, perceptual_features
 from soundtransform.methods.weight_average import WeightAverage
 from soundtransform.networks.transform_net import transform_net
 
@@ -112,7 +112,7 @@ class FasterStyleTransfer(keras.Model):
                  **kwargs):
         super().__init__(**kwargs)
         cgan.check_ema_decay(ema_decay)
-        self.energy_bands = check_bands(energy_bands)
+        self.energy_bands = losses.check_bands(energy_bands)
         self.transform_net = transform_net
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_transform_net = (None if ema_decay is None
@@ -244,7 +244,7 @@ def make_datasets(root, config, source=None, target=None):
         raise ParameterError(f"source and target are both {source!r}; choose two different families")
     use = cgan.train_on(config)
     cgan.check_ema_decay(config.get("ema_decay"))
-    check_bands(config["energy_bands"])
+    losses.check_bands(config.get("energy_bands", 1))
     cgan.check_validation_sounds(root, source, selection_config(config))
     style_target = config.get("style_target", "family")
     check_choice("style_target", style_target, STYLE_TARGETS)
@@ -370,7 +370,7 @@ def build(config, info):
     classifier = load_perceptual_classifier(config["classifier"])
     features = perceptual_features(classifier, [config["content_layer"], *config["style_layers"]])
     grams, energy, frequency = style_statistics(features, info["style_paths"], config["freq_bins"],
-                                                config["frames"], energy_bands=config["energy_bands"])
+                                                config["frames"], energy_bands=config.get("energy_bands", 1))
     net = transform_net((config["freq_bins"], config["frames"], 1), width=config["width"],
                         residual_blocks=config["residual_blocks"], name="generator")
     if config.get("init_from"):  # fine-tuning, before the weight average copies the net
@@ -379,7 +379,8 @@ def build(config, info):
         info["init_from_file"] = os.path.abspath(init_generator(net, config["init_from"]))
     model = FasterStyleTransfer(net, features, grams, energy, frequency, alpha=config["alpha"],
                                 beta=config["beta"], gamma=config["gamma"], delta=config["delta"],
-                                energy_bands=config["energy_bands"], content_target=config.get("content_target", "input"),
+                                energy_bands=config.get("energy_bands", 1),
+                                content_target=config.get("content_target", "input"),
                                 ema_decay=config.get("ema_decay"), name="faster_style_transfer")
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"])
     model.build((None, config["freq_bins"], config["frames"], 1))
@@ -433,8 +434,8 @@ def finish(model, config, info, run_dir):
         "target": info["target"],
         "freq_bins": config["freq_bins"],
         "frames": config["frames"],
-        "losses": {k: config[k] for k in ("alpha", "beta", "gamma", "delta", "energy_bands", "content_layer",
-                                               "style_layers")},
+        "losses": {**{k: config[k] for k in ("alpha", "beta", "gamma", "delta", "content_layer", "style_layers")},
+                   "energy_bands": config.get("energy_bands", 1)},
         "style_target": config.get("style_target", "family"),
         "content_target": config.get("content_target", "input"),
         "classifier": os.path.abspath(config["classifier"]),

@@ -138,7 +138,7 @@ class SlowStyleTransfer:
                  style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"),
                  alpha=1.0, beta=1.0, gamma=0.0, delta=0.0, energy_bands=1, learning_rate=0.02,
                  jit_compile=True):
-        self.energy_bands = check_bands(energy_bands)
+        self.energy_bands = losses.check_bands(energy_bands)
         self.content_layer = content_layer
         self.style_layers = tuple(style_layers)
         self.alpha, self.beta, self.gamma, self.delta = float(alpha), float(beta), float(gamma), float(delta)
@@ -282,18 +282,6 @@ def _signature(image, m, v, t, targets):
     return (*(_any_length(x) for x in (image, m, v, t)), targets)
 
 
-def check_bands(energy_bands):
-    """``energy_bands`` as an int from 1 to `audio.N_FREQ`, or a one-line ParameterError."""
-    try:
-        bands = int(energy_bands)
-        ok = bands == float(energy_bands) and 1 <= bands <= audio.N_FREQ
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ParameterError(f"energy_bands must be a whole number from 1 to {audio.N_FREQ}, got {energy_bands!r}")
-    return bands
-
-
 _LAST = {}  # the last SlowStyleTransfer that `stylize` built, and what it was built from
 
 
@@ -368,7 +356,7 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
                              init=init, phase=phase, **overrides)
     check_choice("init", config["init"], INITS)
     check_choice("phase", config["phase"], audio.PHASES)
-    check_bands(config["energy_bands"])
+    losses.check_bands(config["energy_bands"])
     content = _check_waveform("content", content)
     style = audio.fit_length(_check_waveform("style", style), len(content))
     transfer = _transfer(classifier, config)
