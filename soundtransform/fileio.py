@@ -7,8 +7,8 @@ completely.  A crash or Ctrl-C leaves the user's previous file untouched.
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 
 from soundtransform.errors import DataError
 
@@ -42,15 +42,15 @@ def atomic_path(path, suffix=None):
     parent, name = os.path.split(path)
     if suffix is None:
         suffix = os.path.splitext(name)[1]
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part" + suffix, dir=parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide outputs from other users
+    tmp = _sibling(parent, name, ".part" + suffix)
     try:
+        _create(tmp, lambda: os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
+    except BaseException as exc:
+        if not _Taken.for_path(exc, tmp):
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
         raise
 
 
@@ -65,20 +65,48 @@ def atomic_dir(path):
     os.makedirs(parent, exist_ok=True)
     if os.path.exists(path):
         raise DataError(f"{path} already exists")
-    tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".part", dir=parent)
-    os.chmod(tmp, 0o777 & ~_umask())
+    tmp = _sibling(parent, name, ".part")
     try:
+        _create(tmp, lambda: os.mkdir(tmp))
         yield tmp
         os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        if not _Taken.for_path(exc, tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _sibling(parent, name, suffix):
+    """A hidden, unused name next to ``name``: ``.NAME.RANDOM<suffix>``."""
+    return os.path.join(parent, f".{name}.{secrets.token_hex(8)}{suffix}")
+
+
+def _create(tmp, make):
+    """Run ``make()`` to create ``tmp``; a name taken by someone else is not ours to clean up.
+
+    The temporary's name is known before it exists, so a Ctrl-C that lands the
+    moment after it is created still finds it inside the caller's ``try`` and
+    removes it (``tempfile.mkstemp``/``mkdtemp`` would return the name only
+    after that moment).  The mode is the plain one less the umask, so outputs
+    stay readable by other users.
+    """
+    try:
+        make()
+    except FileExistsError:
+        raise _Taken(tmp) from None
+
+
+class _Taken(DataError):
+    """The temporary's random name was taken: someone else's file, left alone."""
+
+    def __init__(self, path):
+        super().__init__(f"{path} exists already; is another soundtransform writing here?")
+        self.path = path
+
+    @classmethod
+    def for_path(cls, exc, path):
+        """Whether ``exc`` says ``path`` was someone else's."""
+        return isinstance(exc, cls) and exc.path == path
 
 
 def write_text(path, text):
