@@ -325,3 +325,34 @@ def test_init_from_fine_tunes_a_run_or_an_export(dataset, classifier_path, tmp_p
     assert second["export"].endswith(os.path.join("faster_flute_to_keyboard", "2"))
     with pytest.raises(ParameterError, match="another architecture"):
         faster.build({**config, "width": 8, "init_from": first["export"]}, dict(info))
+
+
+@pytest.mark.parametrize("style_target", ["family", "pitch"])
+def test_augmented_sources_change_every_epoch_targets_do_not(dataset, classifier_path, style_target):
+    """The cgan's source augmentation (gain, noise floor) for Faster: inputs alone, or inputs of pairs."""
+    import keras
+
+    from soundtransform.methods import faster
+
+    keras.utils.set_random_seed(0)  # as train.train does
+    plain = presets.resolve("faster", "tiny", classifier=classifier_path, style_target=style_target)
+    config = {**plain, "augment_gain_db": 6.0, "augment_noise_db": -50.0}
+    augmented = faster.make_datasets(dataset, config, source="flute", target="keyboard")[0]
+    unchanged = faster.make_datasets(dataset, plain, source="flute", target="keyboard")[0]
+    first, second, rendered = (next(iter(ds)) for ds in (augmented, augmented, unchanged))
+    if style_target == "pitch":
+        (first, target1), (second, target2), (rendered, target0) = first, second, rendered
+        np.testing.assert_array_equal(target1.numpy(), target0.numpy())
+        np.testing.assert_array_equal(target2.numpy(), target0.numpy())
+    assert first.shape == rendered.shape == (plain["freq_bins"], plain["frames"], 1)
+    assert not np.allclose(first.numpy(), second.numpy()) and not np.allclose(first.numpy(), rendered.numpy())
+    assert -1.0 <= float(np.min(first)) and float(np.max(first)) <= 1.0
+
+
+def test_bad_faster_augment_setting_is_refused(dataset, classifier_path):
+    from soundtransform.errors import ParameterError
+    from soundtransform.methods import faster
+
+    config = presets.resolve("faster", "tiny", classifier=classifier_path, augment_noise_db=3.0)
+    with pytest.raises(ParameterError, match="augment_noise_db must be None or a level below 0 dB"):
+        faster.make_datasets(dataset, config, source="flute", target="keyboard")

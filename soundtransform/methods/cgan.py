@@ -406,7 +406,7 @@ def augment_images(images, gain_db, noise_db=None, rng=None, where="everywhere")
 
 
 def augmented(dataset, config):
-    """``dataset`` of (source, target) with each source drawn anew every epoch: a gain uniform in
+    """``dataset`` of (source, target), or of sources alone, with each source drawn anew every epoch: a gain uniform in
     +-``augment_gain_db`` and, with ``augment_noise_db`` set, noise at a level uniform in
     ``[augment_noise_db - 20, augment_noise_db]`` (where ``augment_noise_where``
     says: `augment_images`); the target is untouched.
@@ -422,10 +422,11 @@ def augmented(dataset, config):
         return dataset
     rng = tf.random.Generator.from_seed(config.get("seed", 0))
 
-    def change(source, target):
+    def change(source, *target):
         g = rng.uniform([], -gain, gain) if gain else 0.0
         n = None if noise is None else rng.uniform([], noise - 20.0, noise)
-        return augment_images(source, g, n, rng, where), target
+        changed = augment_images(source, g, n, rng, where)
+        return (changed, *target) if target else changed
 
     return dataset.map(change)
 

@@ -245,6 +245,7 @@ def make_datasets(root, config, source=None, target=None):
     use = cgan.train_on(config)
     cgan.check_ema_decay(config.get("ema_decay"))
     losses.check_bands(config.get("energy_bands", 1))
+    cgan.check_augment(config)
     cgan.check_validation_sounds(root, source, selection_config(config))
     style_target = config.get("style_target", "family")
     check_choice("style_target", style_target, STYLE_TARGETS)
@@ -267,13 +268,18 @@ def make_datasets(root, config, source=None, target=None):
                                                                      replace=False)
         style_notes = [style_notes[i] for i in sorted(picks)]
     windows = {split: _source_windows(root, split, source, shape, use) for split in ("train", "valid")}
+    notes_only = config.get("augment_on", "all") == "notes"
     datasets = {}
     for split, notes in (("train", train_notes), ("valid", valid_notes)):
         notes_dataset = data.image_dataset([n.path for n in notes], None, *shape) if notes else None
+        if split == "train" and notes_only:
+            notes_dataset = cgan.augmented(notes_dataset, config)
         windows_dataset, window_count, _ = windows[split]
         datasets[split] = cgan.mix([(notes_dataset, len(notes)), (windows_dataset, window_count)],
                                    config.get("seed", 0))
     train, valid = datasets["train"], datasets["valid"]
+    if not notes_only:
+        train = cgan.augmented(train, config)
     info = {
         "root": os.path.abspath(root),
         "source": source,
@@ -309,16 +315,24 @@ def _pitch_pair_datasets(root, config, source, target):
     targets = cgan.family_notes(root, "train", target, config.get("target_instruments", "one"))
     phrase_targets = (cgan.family_phrases(root, "train", target, sorted({t.instrument_str for t in targets}))
                       if use != "notes" else [])
+    notes_only = config.get("augment_on", "all") == "notes"
     pairs, unpaired, phrase_pairs, datasets = {}, {}, {}, {}
     for split in ("train", "valid"):
         found = cgan.split_pairs(root, split, source, target, targets, phrase_targets, use, max_targets=1,
                                  seed=config.get("seed", 0))
         pairs[split], unpaired[split], phrase_pairs[split] = found
-        parts = [(cgan.pair_dataset(pairs[split], shape), len(pairs[split]))] if pairs[split] else []
+        parts = []
+        if pairs[split]:
+            notes_dataset = cgan.pair_dataset(pairs[split], shape)
+            if split == "train" and notes_only:
+                notes_dataset = cgan.augmented(notes_dataset, config)
+            parts.append((notes_dataset, len(pairs[split])))
         if phrase_pairs[split]:
             parts.append(cgan.phrase_pair_dataset(phrase_pairs[split], shape))
         datasets[split] = cgan.mix(parts, config.get("seed", 0))
     train, valid = datasets["train"], datasets["valid"]
+    if not notes_only:
+        train = cgan.augmented(train, config)
     info = {
         "root": os.path.abspath(root),
         "source": source,
