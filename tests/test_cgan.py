@@ -354,6 +354,27 @@ def test_energy_constraint_enters_the_generator_objective(dataset):
     assert history.history["energy_loss"][0] > 0
 
 
+def test_banded_energy_constraint_compares_each_bands_envelope(dataset):
+    from soundtransform import losses
+
+    config = {**presets.resolve("cgan", "tiny"), "lambda_energy": 10.0}
+    train_ds, _, info = cgan.make_datasets(dataset, config, source="flute", target="keyboard")
+    source, target = next(iter(batch(train_ds, config, training=False)))
+    one = cgan.build(config, info)
+    banded = cgan.build({**config, "energy_bands": 8}, info)
+    banded.set_weights(one.get_weights())
+    fake = one.generator(source)
+    e1 = float(one.generator_objective(source, target, fake)[3])
+    e8 = float(banded.generator_objective(source, target, fake)[3])
+    expected = float(tf.reduce_mean(tf.square(losses.temporal_envelope(fake, 8) - losses.temporal_envelope(target, 8))))
+    assert e8 == pytest.approx(expected, rel=1e-5) and e8 > e1 > 0  # bands see what the mean over rows averages out
+    assert float(banded.generator_objective(source, target, target)[3]) == 0.0
+    rebuilt = cgan.CGAN.from_config(banded.get_config())
+    assert rebuilt.energy_bands == 8
+    with pytest.raises(ParameterError, match="energy_bands must be a whole number from 1 to 256"):
+        cgan.make_datasets(dataset, {**config, "energy_bands": 0}, source="flute", target="keyboard")
+
+
 @pytest.mark.parametrize("value", [-1.0, float("nan"), "high", True])
 def test_bad_lambda_energy_fails_before_the_run_starts(dataset, tmp_path, value):
     with pytest.raises(ParameterError, match="lambda_energy must be a number, 0 or more"):

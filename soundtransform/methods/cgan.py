@@ -67,6 +67,10 @@ class CGAN(keras.Model):
         and decay even where the pixel-wise L1 tolerates errors that cancel.
         0 (the default) leaves pix2pix's objective as it is; the term is
         logged as ``energy_loss`` either way.
+    energy_bands : int
+        Envelopes of the energy constraint: 1 (Verma & Smith's, over all
+        rows) or one per mel-spaced band (`losses.temporal_envelope`), so
+        each part of the spectrum takes the target's attack and decay.
     gan_mode : {"bce", "lsgan"}
         The adversarial loss (`losses.adversarial_loss`); pix2pix uses ``"bce"``.
     ema_decay : float, optional
@@ -82,9 +86,10 @@ class CGAN(keras.Model):
     """
 
     def __init__(self, generator, discriminator, lambda_l1=100.0, gan_mode="bce", ema_decay=None,
-                 lambda_energy=0.0, **kwargs):
+                 lambda_energy=0.0, energy_bands=1, **kwargs):
         super().__init__(**kwargs)
         check_weight("lambda_energy", lambda_energy)
+        self.energy_bands = losses.check_bands(energy_bands)
         check_choice("gan_mode", gan_mode, losses.GAN_MODES)
         check_ema_decay(ema_decay)
         self.generator = generator
@@ -154,7 +159,8 @@ class CGAN(keras.Model):
         fake_logits = self.discriminate(source, fake, training=training)
         g_gan_loss = losses.adversarial_loss(fake_logits, True, self.gan_mode)
         l1_loss = losses.l1_loss(fake, target)
-        energy_loss = losses.energy_loss(fake, losses.temporal_envelope(target))
+        energy_loss = losses.energy_loss(fake, losses.temporal_envelope(target, self.energy_bands),
+                                         self.energy_bands)
         g_loss = g_gan_loss + self.lambda_l1 * l1_loss + self.lambda_energy * energy_loss
         return g_loss, g_gan_loss, l1_loss, energy_loss
 
@@ -207,6 +213,7 @@ class CGAN(keras.Model):
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "lambda_l1": self.lambda_l1,
             "lambda_energy": self.lambda_energy,
+            "energy_bands": self.energy_bands,
             "gan_mode": self.gan_mode,
             "ema_decay": self.ema_decay,
         }
@@ -460,6 +467,7 @@ def make_datasets(root, config, source=None, target=None):
     check_families("cgan", source, target)
     check_ema_decay(config.get("ema_decay"))
     check_weight("lambda_energy", config.get("lambda_energy", 0.0))
+    losses.check_bands(config.get("energy_bands", 1))
     check_augment(config)
     check_validation_sounds(root, source, config)
     use = train_on(config)
@@ -617,7 +625,8 @@ def build(config, info):
 
         info["init_from_file"] = os.path.abspath(init_generator(generator, config["init_from"]))
     model = CGAN(generator, discriminator, lambda_l1=config["lambda_l1"], gan_mode=config["gan_mode"],
-                 ema_decay=config.get("ema_decay"), lambda_energy=config.get("lambda_energy", 0.0))
+                 ema_decay=config.get("ema_decay"), lambda_energy=config.get("lambda_energy", 0.0),
+                 energy_bands=config.get("energy_bands", 1))
     model.compile(generator_optimizer=adam(config), discriminator_optimizer=adam(config),
                   jit_compile=config["jit_compile"])
     model.build((None,) + shape)
