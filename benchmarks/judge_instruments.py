@@ -1,63 +1,56 @@
-"""How often the judge recognises each instrument of a family, split by split.
+"""How often the shipped judge calls each instrument's own natural notes by their family.
 
-A translation model trained on one target instrument can at best be judged
-as often as that instrument's own notes are, so this table is how the cgan's
-target instrument was chosen (README, "Results on held-out instruments").
-``--by-pitch`` adds the share in each band of six semitones: the judge's
-ceiling for a translation of a note at that pitch.
+The ceiling of a model that imitates one instrument note for note (Faster's
+``target_instruments``, the cgan's chosen target) is the share of that
+instrument's own notes the judge recognises.  Prints, per instrument of a
+family in a split, the share judged as the family, what the rest were
+called, and the same per octave (MIDI 48-59 is octave 3).
 
-    python benchmarks/judge_instruments.py /work/data/sf [--family keyboard] [--judge PATH]
-        [--split train] [--instruments keyboard_acoustic_002,...] [--by-pitch]
+Usage::
+
+    python benchmarks/judge_instruments.py --data /work/data/sf2 --split train --family keyboard
 """
 
 import argparse
 import collections
+import os
+import sys
 
-import numpy as np
-
-from soundtransform import audio, data, evaluate
-
-BAND = 6  # semitones a pitch band spans in --by-pitch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data", help="NSynth-layout dataset")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="an NSynth-layout dataset folder")
+    parser.add_argument("--split", default="train", choices=["train", "valid", "test"])
     parser.add_argument("--family", default="keyboard")
-    parser.add_argument("--judge", default=None, help="judge .keras [default: the shipped one]")
-    parser.add_argument("--split", choices=data.SPLITS, action="append",
-                        help="only this split (repeatable) [default: every split]")
-    parser.add_argument("--instruments", default=None, help="comma-separated instrument names [default: all]")
-    parser.add_argument("--by-pitch", action="store_true", help=f"add the share per band of {BAND} semitones")
     args = parser.parse_args()
-    judge = evaluate.load_judge(args.judge)
-    index = data.FAMILIES.index(args.family)
-    wanted = set(args.instruments.split(",")) if args.instruments else None
-    tables = {}  # split -> instrument -> notes, read before anything is judged
-    for split in args.split or data.SPLITS:
-        tables[split] = collections.defaultdict(list)
-        for note in data.select(data.read_split(args.data, split), families=[args.family]):
-            if wanted is None or note.instrument_str in wanted:
-                tables[split][note.instrument_str].append(note)
-    missing = (wanted or set()) - {name for by_instrument in tables.values() for name in by_instrument}
-    if missing:
-        parser.error(f"no {args.family} notes of {', '.join(sorted(missing))} in {args.data}")
-    print(f"| split | instrument | notes | judged {args.family} | most common other answer |"
-          + (" by pitch band (MIDI from: share, notes) |" if args.by_pitch else ""))
-    print("| --- | --- | --- | --- | --- |" + (" --- |" if args.by_pitch else ""))
-    for split, by_instrument in tables.items():
-        for name, notes in sorted(by_instrument.items()):
-            answers = np.argmax(evaluate.classify_waveforms([audio.load(n.path) for n in notes], judge), axis=1)
-            others = collections.Counter(data.FAMILIES[a] for a in answers if a != index).most_common(1)
-            other = f"{others[0][0]} ({others[0][1]})" if others else "-"
-            row = f"| {split} | {name} | {len(notes)} | {100 * np.mean(answers == index):.1f} % | {other} |"
-            if args.by_pitch:
-                bands = collections.defaultdict(list)
-                for note, answer in zip(notes, answers):
-                    bands[note.pitch // BAND * BAND].append(answer == index)
-                row += " " + ", ".join(f"{low}: {100 * np.mean(hits):.0f} % ({len(hits)})"
-                                       for low, hits in sorted(bands.items())) + " |"
-            print(row, flush=True)
+
+    from soundtransform import audio, data, evaluate
+
+    notes = data.select(data.read_split(args.data, args.split), families=[args.family])
+    if not notes:
+        raise SystemExit(f"error: no {args.family} notes in split {args.split!r} of {args.data}")
+    judge = evaluate.load_judge()
+    by_instrument = collections.defaultdict(list)
+    for note in notes:
+        by_instrument[note.instrument_str].append(note)
+    print(f"| {args.family} instrument ({args.split}) | notes | judged {args.family} | the rest | by octave |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in sorted(by_instrument):
+        group = sorted(by_instrument[name], key=lambda n: (n.pitch, n.velocity))
+        probabilities = judge.classify([audio.load(n.path) for n in group])
+        called = [judge.families[i] for i in probabilities.argmax(axis=1)]
+        hits = sum(c == args.family for c in called)
+        rest = collections.Counter(c for c in called if c != args.family)
+        octaves = collections.defaultdict(lambda: [0, 0])
+        for note, c in zip(group, called):
+            octaves[note.pitch // 12 - 1][0] += c == args.family
+            octaves[note.pitch // 12 - 1][1] += 1
+        print(f"| {name} | {len(group)} | {100 * hits / len(group):.1f} % | "
+              f"{', '.join(f'{k} {v}' for k, v in rest.most_common()) or '-'} | "
+              f"{' '.join(f'{o}: {a}/{b}' for o, (a, b) in sorted(octaves.items()))} |")
+
 
 if __name__ == "__main__":
     main()
