@@ -16,8 +16,9 @@
 #                again at a quarter of the learning rate with a weight average (v6, 8 epochs,
 #                33 min); exported under its own name and as the default; then from that the notes
 #                model cgan_flute_to_keyboard_notes (augmented inputs, 16 epochs, 40 min); then the
-#                default v7, the mean of those two models' weights (a minute); after `cgan`, whose
-#                run it starts from
+#                default v7, the mean of those two models' weights (a minute); then the phrases
+#                model v3, v7 fine-tuned with a banded energy constraint (4 epochs, 20 min); after
+#                `cgan`, whose run it starts from
 #   faster-phrases  faster_flute_to_keyboard_phrases, after `phrases` (its 64 melodies)
 #   evaluate     every shipped flute -> keyboard model on the held-out test notes and phrases
 #
@@ -125,6 +126,13 @@ for step in $STEPS; do
       # phrases model) and the notes model, half each: 88.7 % of test notes, 78.6 % of windows.
       python benchmarks/average_generators.py "$(latest cgan_flute_to_keyboard_phrases)" \
         "$(latest cgan_flute_to_keyboard_notes)" --weight 0.5 --name cgan_flute_to_keyboard --base-dir "$MODELS"
+      # The twentieth session's cgan_flute_to_keyboard_phrases v3: v7 fine-tuned 4 epochs with the energy
+      # constraint band by band (64 mel bands), its best-judged epoch (1): 83.3 % of test phrase windows
+      # (v6 79.2 %), 86.0 % of test notes. About 4 min an epoch, idle.
+      train cgan-bands64 cgan --set train_on=both --set init_from="$(latest cgan_flute_to_keyboard)" \
+        --set lambda_energy=1000 --set energy_bands=64 --set learning_rate=5e-5 --set ema_decay=0.999 \
+        --epochs 4 --set select_notes=64 --set export_dir="$RUNS/cgan-bands64-export"
+      soundtransform export "$RUNS/cgan-bands64" --name cgan_flute_to_keyboard_phrases --models-dir "$MODELS"
       ;;
     evaluate)
       for model in faster_flute_to_keyboard faster_flute_to_keyboard_phrases cgan_flute_to_keyboard cgan_flute_to_keyboard_phrases \
