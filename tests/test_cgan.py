@@ -335,14 +335,19 @@ def test_bad_init_from_fails_in_one_line(dataset, tmp_path, value, error, messag
     assert not (tmp_path / "run").exists()
 
 
-def test_energy_constraint_enters_the_generator_objective(dataset):
-    config = presets.resolve("cgan", "tiny")
+def _same_weights(dataset, config, **changes):
+    """A batch, a cGAN built from ``config``, one built with ``changes`` and the same weights, and a fake."""
     train_ds, _, info = cgan.make_datasets(dataset, config, source="flute", target="keyboard")
     source, target = next(iter(batch(train_ds, config, training=False)))
-    plain = cgan.build(config, info)
-    weighted = cgan.build({**config, "lambda_energy": 1000.0}, info)
-    weighted.set_weights(plain.get_weights())
-    fake = plain.generator(source)
+    first = cgan.build(config, info)
+    second = cgan.build({**config, **changes}, info)
+    second.set_weights(first.get_weights())
+    return train_ds, source, target, first, second, first.generator(source)
+
+
+def test_energy_constraint_enters_the_generator_objective(dataset):
+    config = presets.resolve("cgan", "tiny")
+    train_ds, source, target, plain, weighted, fake = _same_weights(dataset, config, lambda_energy=1000.0)
     g0, gan0, l10, e0 = (float(x) for x in plain.generator_objective(source, target, fake))
     g1, gan1, l11, e1 = (float(x) for x in weighted.generator_objective(source, target, fake))
     assert e0 == e1 > 0 and (gan0, l10) == (gan1, l11)
@@ -358,12 +363,7 @@ def test_banded_energy_constraint_compares_each_bands_envelope(dataset):
     from soundtransform import losses
 
     config = {**presets.resolve("cgan", "tiny"), "lambda_energy": 10.0}
-    train_ds, _, info = cgan.make_datasets(dataset, config, source="flute", target="keyboard")
-    source, target = next(iter(batch(train_ds, config, training=False)))
-    one = cgan.build(config, info)
-    banded = cgan.build({**config, "energy_bands": 8}, info)
-    banded.set_weights(one.get_weights())
-    fake = one.generator(source)
+    _, source, target, one, banded, fake = _same_weights(dataset, config, energy_bands=8)
     e1 = float(one.generator_objective(source, target, fake)[3])
     e8 = float(banded.generator_objective(source, target, fake)[3])
     expected = float(tf.reduce_mean(tf.square(losses.temporal_envelope(fake, 8) - losses.temporal_envelope(target, 8))))
