@@ -10,7 +10,8 @@
 #                phrase_judge.keras (the judge of phrase windows)
 #   faster       faster_flute_to_keyboard (v3, then v4: v3 fine-tuned with a banded energy constraint)
 #   cgan         cgan_flute_to_keyboard (the default model of `convert`)
-#   cyclegan     cyclegan_flute_to_keyboard and cyclegan_keyboard_to_flute
+#   cyclegan     cyclegan_flute_to_keyboard and cyclegan_keyboard_to_flute (v1), then flute -> keyboard v2
+#                (all 256 rows, pitch anchor)
 #   phrases      cgan_flute_to_keyboard_phrases: 48 more melodies (64) for flute and keyboard, then
 #                the cgan run fine-tuned on them (init_from, energy constraint), then fine-tuned
 #                again at a quarter of the learning rate with a weight average (v6, 8 epochs,
@@ -99,8 +100,15 @@ for step in $STEPS; do
       train cgan-default cgan --set train_on=both
       ;;
     cyclegan)
-      # Shipped v1 predates judge selection (it exported its 6th epoch).
+      # Shipped v1 predates judge selection (it exported its 6th epoch); keyboard -> flute is still v1.
       train cyclegan-default cyclegan --set select_by=last
+      # cyclegan_flute_to_keyboard v2 (twentieth session): all 256 rows with the pitch anchor
+      # (lambda_pitch=1), 6 epochs, the flute -> keyboard generator of its best-judged epoch (5).
+      # 47 min with other work sharing the cores.
+      train cyclegan-256-pitch cyclegan --set freq_bins=256 --set lambda_pitch=1.0 \
+        --set export_dir="$RUNS/cyclegan-256-pitch-export"
+      soundtransform export "$RUNS/cyclegan-256-pitch/generator_flute_to_keyboard_best.keras" \
+        --name cyclegan_flute_to_keyboard --models-dir "$MODELS"
       ;;
     phrases)
       # Rendered after `cgan`: the shipped v4 trained on the first 16 melodies only.
