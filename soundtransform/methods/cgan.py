@@ -413,8 +413,8 @@ def augment_images(images, gain_db, noise_db=None, rng=None, where="everywhere")
 
 
 def augmented(dataset, config):
-    """``dataset`` of (source, target), or of sources alone, with each source drawn anew every epoch: a gain uniform in
-    +-``augment_gain_db`` and, with ``augment_noise_db`` set, noise at a level uniform in
+    """``dataset`` of (source, target), or of sources alone, with each source drawn anew every epoch:
+    a gain uniform in +-``augment_gain_db`` and, with ``augment_noise_db`` set, noise at a level uniform in
     ``[augment_noise_db - 20, augment_noise_db]`` (where ``augment_noise_where``
     says: `augment_images`); the target is untouched.
 

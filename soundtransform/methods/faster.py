@@ -236,7 +236,10 @@ def make_datasets(root, config, source=None, target=None):
 
     With ``style_target="pitch"`` the datasets are ``(source image, target
     image)`` pairs of the same pitch and velocity instead (targets from the
-    train split's ``target_instruments``, for valid pairs too).
+    train split's ``target_instruments``, for valid pairs too).  With
+    ``augment_gain_db`` or ``augment_noise_db`` set, the training sources (all,
+    or with ``augment_on="notes"`` the notes' only) are drawn anew every epoch
+    as the cgan's are (`cgan.augmented`); targets stay as rendered.
     """
     if not source or not target:
         raise ParameterError("faster needs --source and --target families (e.g. flute and keyboard)")
