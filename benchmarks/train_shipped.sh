@@ -103,9 +103,9 @@ for step in $STEPS; do
       # Shipped v1 predates judge selection (it exported its 6th epoch); keyboard -> flute is still v1.
       train cyclegan-default cyclegan --set select_by=last
       # cyclegan_flute_to_keyboard v2 (twentieth session): all 256 rows with the pitch anchor
-      # (lambda_pitch=1), 6 epochs, the flute -> keyboard generator of its best-judged epoch (5).
-      # 47 min with other work sharing the cores.
-      train cyclegan-256-pitch cyclegan --set freq_bins=256 --set lambda_pitch=1.0 \
+      # (lambda_pitch=1), 9 epochs (run as 6, then resumed with --epochs 9), the flute -> keyboard
+      # generator of its best-judged epoch (8). About 70 min.
+      train cyclegan-256-pitch cyclegan --set freq_bins=256 --set lambda_pitch=1.0 --epochs 9 \
         --set export_dir="$RUNS/cyclegan-256-pitch-export"
       soundtransform export "$RUNS/cyclegan-256-pitch/generator_flute_to_keyboard_best.keras" \
         --name cyclegan_flute_to_keyboard --models-dir "$MODELS"

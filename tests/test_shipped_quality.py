@@ -49,8 +49,8 @@ FLOORS = {
     "cgan_flute_to_keyboard_notes": ("flute", "keyboard", 18 / NOTES, PITCH_BAR),
     # energy_bands=64 (nineteenth session): 18 of 21 (one envelope: 4); issue #7's Slow bar is 70 % (15 of 21)
     "slow": ("flute", "keyboard", 16 / NOTES, PITCH_BAR),
-    # v2 (twentieth session: all 256 rows and the pitch anchor, lambda_pitch=1); 14 of 21 (v1: 6)
-    "cyclegan_flute_to_keyboard": ("flute", "keyboard", 12 / NOTES, PITCH_BAR),
+    # v2 (twentieth session: all 256 rows and the pitch anchor, lambda_pitch=1, epoch 8); 20 of 21 (v1: 6)
+    "cyclegan_flute_to_keyboard": ("flute", "keyboard", 18 / NOTES, PITCH_BAR),
     "cyclegan_keyboard_to_flute": ("keyboard", "flute", 10 / NOTES, PITCH_BAR),
     # v4 (nineteenth session: v3 fine-tuned with a banded energy constraint, 64 bands); 19 of 21 judged
     # keyboard (v3: 16, v2: 5), 21 of 21 in pitch
