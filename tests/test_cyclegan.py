@@ -126,3 +126,69 @@ def test_bad_pitch_anchor_settings_fail_before_training(dataset, setting, value,
     config = presets.resolve("cyclegan", "tiny", **{setting: value})
     with pytest.raises(ParameterError, match=message):
         cyclegan.make_datasets(dataset, config, source="flute", target="keyboard")
+
+
+def test_fine_tune_from_a_run_with_weight_averages(dataset, tmp_path):
+    """init_from starts G and F from a run's generators; ema_decay exports, judges and resumes the averages."""
+    first_dir = tmp_path / "first"
+    first = train.train("cyclegan", dataset, run_dir=str(first_dir), preset="tiny", source="flute",
+                        target="keyboard", progress=False, export_dir=str(tmp_path / "exported"))
+    config = presets.resolve("cyclegan", "tiny", init_from=str(first_dir), ema_decay=0.9)
+    train_ds, _, info = cyclegan.make_datasets(dataset, config, source="flute", target="keyboard")
+    model = cyclegan.build(config, info)
+    for attr, filename in (("generator_g", "generator_flute_to_keyboard.keras"),
+                           ("generator_f", "generator_keyboard_to_flute.keras")):
+        started = keras.saving.load_model(first_dir / filename, compile=False)
+        for mine, theirs in zip(model.to_export(attr).get_weights() + getattr(model, attr).get_weights(),
+                                started.get_weights() * 2):
+            np.testing.assert_array_equal(mine, theirs)
+    assert info["init_from_file"] == [str(first_dir / "generator_flute_to_keyboard.keras"),
+                                      str(first_dir / "generator_keyboard_to_flute.keras")]
+    assert cyclegan.CycleGAN.from_config(model.get_config()).ema_decay == 0.9
+
+    run_dir, exported = tmp_path / "tuned", str(tmp_path / "tuned-exported")
+    tuned = train.train("cyclegan", dataset, run_dir=str(run_dir), preset="tiny", source="flute",
+                        target="keyboard", progress=False, export_dir=exported, init_from=str(first_dir),
+                        ema_decay=0.9)
+    model = tuned["model"]
+    images = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+    for attr, (a, b) in (("generator_g", ("flute", "keyboard")), ("generator_f", ("keyboard", "flute"))):
+        average, raw = model.to_export(attr), getattr(model, attr)
+        # The average trails the trained network, and it is what the run saves and exports.
+        assert any(not np.array_equal(x, y) for x, y in zip(average.get_weights(), raw.get_weights()))
+        expected = average(images, training=False).numpy()
+        saved = keras.saving.load_model(run_dir / f"generator_{a}_to_{b}.keras", compile=False)
+        np.testing.assert_allclose(saved(images, training=False).numpy(), expected, atol=1e-6)
+        served = tf.saved_model.load(tuned[f"export_{a}_to_{b}"]).signatures["transform_images"]
+        np.testing.assert_allclose(served(images=tf.constant(images))["images"].numpy(), expected, atol=1e-5)
+    # A resumed run restores the averages from its backup and keeps averaging; it does not start again.
+    before = [w.copy() for w in model.to_export("generator_g").get_weights()]
+    again = train.train("cyclegan", dataset, run_dir=str(run_dir), preset="tiny", progress=False, epochs=2,
+                        export_dir=exported)
+    resumed = again["model"].to_export("generator_g").get_weights()
+    assert len(again["history"]["cycle_loss"]) == 1
+    assert any(not np.array_equal(x, y) for x, y in zip(before, resumed))
+    started = keras.saving.load_model(first_dir / "generator_flute_to_keyboard.keras", compile=False)
+    assert any(not np.array_equal(x, y) for x, y in zip(started.get_weights(), resumed))
+
+
+@pytest.mark.parametrize("init_from, message", [
+    ("missing", "init_from: .*missing is not a CycleGAN run folder"),
+    ("cgan", "init_from: .*cgan is not a CycleGAN run folder"),
+    ("reversed", "init_from: .*reversed has no generator_flute_to_keyboard.keras"),
+])
+def test_bad_init_from_fails_before_training(dataset, tmp_path, init_from, message):
+    folder = tmp_path / init_from
+    if init_from != "missing":
+        folder.mkdir()
+        method = "cgan" if init_from == "cgan" else "cyclegan"
+        (folder / "config.json").write_text(json.dumps({"config": {"method": method}, "source": "keyboard",
+                                                        "target": "flute"}))
+        if init_from == "reversed":
+            (folder / "generator_keyboard_to_flute.keras").write_text("not read")
+    config = presets.resolve("cyclegan", "tiny", init_from=str(folder))
+    with pytest.raises(DataError, match=message):
+        cyclegan.make_datasets(dataset, config, source="flute", target="keyboard")
+    with pytest.raises(ParameterError, match="ema_decay must be between 0 and 1"):
+        cyclegan.make_datasets(dataset, presets.resolve("cyclegan", "tiny", ema_decay=1.5), source="flute",
+                               target="keyboard")

@@ -15,10 +15,13 @@ import keras
 import tensorflow as tf
 
 from soundtransform import losses
-from soundtransform.errors import ParameterError, check_choice
+from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.methods import cgan
+from soundtransform.methods.weight_average import WeightAverage
 from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.resnet_generator import ResNetGenerator
+
+GENERATORS = ("generator_g", "generator_f")
 
 
 @keras.saving.register_keras_serializable(package="soundtransform")
@@ -48,6 +51,11 @@ class CycleGAN(keras.Model):
         free; 0 turns it off.
     pitch_width : int
         Rows of the moving average that `losses.fine_structure` subtracts.
+    ema_decay : float, optional
+        Keep an exponential moving average of each generator's weights
+        (`WeightAverage`, as the cgan's ``ema_decay``), updated after every
+        step.  What a run judges, saves and exports is then the average
+        (`to_export`); the raw generators go on training.  None: no average.
 
     Call
     ----
@@ -56,7 +64,7 @@ class CycleGAN(keras.Model):
 
     def __init__(self, generator_g, generator_f, discriminator_x, discriminator_y, lambda_cycle=10.0,
                  lambda_identity=0.5, gan_mode="lsgan", lambda_pitch=0.0, pitch_width=losses.PITCH_WIDTH,
-                 **kwargs):
+                 ema_decay=None, **kwargs):
         super().__init__(**kwargs)
         check_choice("gan_mode", gan_mode, losses.GAN_MODES)
         self.generator_g = generator_g
@@ -70,6 +78,12 @@ class CycleGAN(keras.Model):
         check_pitch_width(pitch_width)
         self.lambda_pitch = float(lambda_pitch)
         self.pitch_width = int(pitch_width)
+        cgan.check_ema_decay(ema_decay)
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.averages = None
+        if ema_decay is not None:  # a dict of layers is tracked, so checkpoints hold the averages
+            self.averages = {attr: WeightAverage(getattr(self, attr), self.ema_decay, name=f"ema_{attr}")
+                             for attr in GENERATORS}
         names = ("g_loss", "f_loss", "g_gan_loss", "f_gan_loss", "cycle_loss", "identity_loss", "pitch_loss",
                  "d_x_loss", "d_y_loss")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -98,23 +112,35 @@ class CycleGAN(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def to_export(self, attr):
+        """What a run judges, saves and exports for ``attr`` (``"generator_g"`` or ``"generator_f"``):
+        its weight average when ``ema_decay`` is set, else the generator itself."""
+        if attr not in GENERATORS:
+            raise ValueError(f"no generator {attr!r}; expected one of {GENERATORS}")
+        return self.averages[attr].average if self.averages is not None else getattr(self, attr)
+
     def call(self, images, training=False):
         return self.generator_g(images, training=training)
 
-    def generator_losses(self, real_x, real_y, training):
+    def generator_losses(self, real_x, real_y, training, generator_g=None, generator_f=None):
         """The generators' objective (Zhu et al. 2017, eq. 3 plus the identity term).
+
+        ``generator_g`` and ``generator_f`` default to the trained networks;
+        validation passes `to_export`'s.
 
         Returns
         -------
         fake_y, fake_x : the translations ``G(x)`` and ``F(y)``
         terms : dict of scalar losses
         """
-        fake_y = self.generator_g(real_x, training=training)
-        fake_x = self.generator_f(real_y, training=training)
-        cycled_x = self.generator_f(fake_y, training=training)
-        cycled_y = self.generator_g(fake_x, training=training)
-        same_y = self.generator_g(real_y, training=training)
-        same_x = self.generator_f(real_x, training=training)
+        g = generator_g or self.generator_g
+        f = generator_f or self.generator_f
+        fake_y = g(real_x, training=training)
+        fake_x = f(real_y, training=training)
+        cycled_x = f(fake_y, training=training)
+        cycled_y = g(fake_x, training=training)
+        same_y = g(real_y, training=training)
+        same_x = f(real_x, training=training)
         g_gan = losses.adversarial_loss(self.discriminator_y(fake_y, training=training), True, self.gan_mode)
         f_gan = losses.adversarial_loss(self.discriminator_x(fake_x, training=training), True, self.gan_mode)
         cycle = losses.cycle_loss(real_x, cycled_x) + losses.cycle_loss(real_y, cycled_y)
@@ -163,11 +189,18 @@ class CycleGAN(keras.Model):
         fake_y, fake_x, terms = self.train_generators(real_x, real_y)
         # 2. D_X and D_Y: real images against step 1's translations.
         terms.update(self.train_discriminators(real_x, real_y, fake_x, fake_y))
+        # 3. the moving averages of G's and F's weights follow the updated networks.
+        if self.averages is not None:
+            for attr in GENERATORS:
+                self.averages[attr].update(getattr(self, attr), self.generator_optimizer.iterations)
         return self._track(terms)
 
     def test_step(self, batch):
+        # Validation describes what is exported: the averages, when there are some.
         real_x, real_y = batch
-        fake_y, fake_x, terms = self.generator_losses(real_x, real_y, training=False)
+        fake_y, fake_x, terms = self.generator_losses(real_x, real_y, training=False,
+                                                      generator_g=self.to_export("generator_g"),
+                                                      generator_f=self.to_export("generator_f"))
         terms.update(self.discriminator_losses(real_x, real_y, fake_x, fake_y, training=False))
         return self._track(terms)
 
@@ -179,7 +212,7 @@ class CycleGAN(keras.Model):
     def get_config(self):
         config = {"name": self.name, "lambda_cycle": self.lambda_cycle,
                   "lambda_identity": self.lambda_identity, "gan_mode": self.gan_mode,
-                  "lambda_pitch": self.lambda_pitch, "pitch_width": self.pitch_width}
+                  "lambda_pitch": self.lambda_pitch, "pitch_width": self.pitch_width, "ema_decay": self.ema_decay}
         for key in ("generator_g", "generator_f", "discriminator_x", "discriminator_y"):
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
@@ -220,6 +253,9 @@ def make_datasets(root, config, source=None, target=None):
     cgan.check_families("cyclegan", source, target)
     cgan.check_weight("lambda_pitch", config["lambda_pitch"])
     check_pitch_width(config["pitch_width"])
+    cgan.check_ema_decay(config.get("ema_decay"))
+    if config.get("init_from"):
+        init_files(config["init_from"], source, target)
     cgan.check_validation_sounds(root, source, config)
     cgan.check_validation_sounds(root, target, config, "all")
     use = cgan.train_on(config)
@@ -292,15 +328,50 @@ def build(config, info):
     def discriminator(name):
         return PatchGAN(shape, ndf=config["ndf"], n_layers=config["n_layers"], norm=config["norm"], name=name)
 
-    model = CycleGAN(generator("generator_g"), generator("generator_f"), discriminator("discriminator_x"),
+    generators = {attr: generator(attr) for attr in GENERATORS}
+    if config.get("init_from"):  # fine-tuning (train leaves it out when a run resumes from its own weights)
+        from soundtransform.export import init_generator
+
+        files = init_files(config["init_from"], info["source"], info["target"])
+        info["init_from_file"] = [os.path.abspath(init_generator(generators[attr], files[attr]))
+                                  for attr in GENERATORS]
+    model = CycleGAN(generators["generator_g"], generators["generator_f"], discriminator("discriminator_x"),
                      discriminator("discriminator_y"), lambda_cycle=config["lambda_cycle"],
                      lambda_identity=config["lambda_identity"], gan_mode=config["gan_mode"],
-                     lambda_pitch=config["lambda_pitch"], pitch_width=config["pitch_width"])
+                     lambda_pitch=config["lambda_pitch"], pitch_width=config["pitch_width"],
+                     ema_decay=config.get("ema_decay"))
     model.compile(generator_optimizer=cgan.adam(config), discriminator_optimizer=cgan.adam(config),
                   jit_compile=config["jit_compile"])
     model.build((None,) + shape)
     model.build_optimizers()
     return model
+
+
+def init_files(run_dir, source, target):
+    """The generator files a fine-tune starts from: ``{"generator_g": path, "generator_f": path}``.
+
+    ``run_dir`` is a CycleGAN run folder of the same families: its
+    ``generator_SOURCE_to_TARGET.keras`` starts G and the reverse starts F.
+    Those are its last epoch's, a pair that trained together: each
+    direction's best-judged epoch (``*_best.keras``) can be a different one,
+    and a pair of two epochs starts with a broken cycle.  The discriminators
+    start afresh.  `DataError` when the folder or a generator is missing.
+    """
+    from soundtransform.train import load_config
+
+    run_dir = os.fspath(run_dir)
+    run = load_config(run_dir) if os.path.isdir(run_dir) else None
+    if not run or run.get("config", {}).get("method") != "cyclegan":
+        raise DataError(f"init_from: {run_dir} is not a CycleGAN run folder (one with config.json and its "
+                        "generator_A_to_B.keras files); a CycleGAN fine-tunes both of a run's generators")
+    out = {}
+    for filename, attr in generator_files(source, target).items():
+        path = os.path.join(run_dir, filename)
+        if not os.path.isfile(path):
+            raise DataError(f"init_from: {run_dir} has no {filename} (a run of {run.get('source')} -> "
+                            f"{run.get('target')}; this one is {source} -> {target})")
+        out[attr] = path
+    return out
 
 
 # -------------------------------------------------------------- artifacts
@@ -319,12 +390,12 @@ def callbacks(model, config, run_dir, valid, info=None):
     files = generator_files(run.get("source"), run.get("target"))
 
     def translate(model, images):
-        fake_y = model.generator_g(images, training=False)
-        return {"output": fake_y.numpy(), "cycled": model.generator_f(fake_y, training=False).numpy()}
+        fake_y = model.to_export("generator_g")(images, training=False)
+        return {"output": fake_y.numpy(), "cycled": model.to_export("generator_f")(fake_y, training=False).numpy()}
 
     # Selection first: its scores join the epoch's logs that SaveGenerators writes.
     return [*selection_callbacks(config, run_dir, info, files),
-            cgan.SaveGenerators(lambda m: {f: getattr(m, attr) for f, attr in files.items()}, run_dir),
+            cgan.SaveGenerators(lambda m: {f: m.to_export(attr) for f, attr in files.items()}, run_dir),
             *cgan.example_callbacks(run_dir, valid, None, config, translate)]
 
 
@@ -342,7 +413,7 @@ def selection_callbacks(config, run_dir, info, files):
         a, b = (info["source"], info["target"]) if attr == "generator_g" else (info["target"], info["source"])
         instruments = config["source_instruments"] if attr == "generator_g" else "all"
         waveforms, note_lists = cgan.validation_waveforms(info["root"], a, config, instruments, with_notes=True)
-        out.append(cgan.judge_selection(config, run_dir, waveforms, b, lambda m, attr=attr: getattr(m, attr),
+        out.append(cgan.judge_selection(config, run_dir, waveforms, b, lambda m, attr=attr: m.to_export(attr),
                                         cgan.best_file(filename), name=b, note_lists=note_lists))
     return out
 
@@ -355,7 +426,7 @@ def finish(model, config, info, run_dir):
     source, target = info["source"], info["target"]
     out = {}
     for filename, attr in generator_files(source, target).items():
-        generator = getattr(model, attr)
+        generator = model.to_export(attr)
         a, b = (source, target) if attr == "generator_g" else (target, source)
         path = os.path.join(run_dir, filename)
         cgan.save_generator(generator, path)
