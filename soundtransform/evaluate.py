@@ -561,7 +561,8 @@ def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW
 
     Returns
     -------
-    dict: ``windows`` (count), ``as_target`` (share).
+    dict: ``windows`` (count), ``as_target`` (share), ``predicted`` (for each
+    waveform, the family the judge gives each of its windows, in order).
     """
     model = load_judge(classifier)
     size = int(round(seconds * audio.SAMPLE_RATE))
@@ -571,13 +572,17 @@ def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW
         probs = [model.classify_windows(y, notes, phrases.window_starts(np.asarray(y).size, size), size)
                  for y, notes in tqdm(list(zip(waveforms, note_lists)), desc="judge phrase windows",
                                       disable=not progress, leave=False)]
-        probs = np.concatenate(probs) if probs else np.zeros((0, len(data.FAMILIES)))
     else:
+        counts = [len(phrase_windows(y, seconds)) for y in waveforms]
         pieces = [w for y in waveforms for w in phrase_windows(y, seconds)]
-        probs = classify_waveforms(pieces, model, progress=progress) if pieces else np.zeros((0, 1))
-    if not len(probs):
-        return {"windows": 0, "as_target": None}
-    return {"windows": len(probs), "as_target": float(np.mean(np.argmax(probs, axis=1) == data.FAMILIES.index(target)))}
+        flat = classify_waveforms(pieces, model, progress=progress) if pieces else np.zeros((0, 1))
+        probs = np.split(flat, np.cumsum(counts)[:-1]) if counts else []
+    predicted = [[data.FAMILIES[i] for i in np.argmax(p, axis=1)] for p in probs]
+    verdicts = [family for each in predicted for family in each]
+    if not verdicts:
+        return {"windows": 0, "as_target": None, "predicted": predicted}
+    return {"windows": len(verdicts), "as_target": float(np.mean([v == target for v in verdicts])),
+            "predicted": predicted}
 
 
 def judge_window_seconds(model):
@@ -850,6 +855,7 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
             "judge_window_seconds": own,
             "phrase_judge": _judge_name(phrase_judge, windows_judge, judge),
             "judged_by": getattr(windows_judge, "unit", "window"),
+            "files": [os.path.basename(i) for (_, i), n in zip(matched, note_lists) if n],
             "generated": phrase_figures([y for y, _, _ in phrase_items], lists, target, windows_judge, seconds,
                                         progress),
             "input": phrase_figures([y for _, y, _ in phrase_items], lists, target, windows_judge, seconds, progress),

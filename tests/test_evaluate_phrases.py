@@ -73,6 +73,10 @@ def test_unconverted_phrases_keep_pitch_and_timing(phrase_folders, tiny_classifi
     assert g["pitch"]["within_50_cents"] >= 0.85 and g["pitch"]["median_abs_cents"] < 25
     assert g["onsets"]["within_50_ms"] >= 0.8 and g["onsets"]["median_abs_ms"] < 30
     assert g["onsets"]["precision"] >= 0.6  # few spurious onsets
+    # Window verdicts phrase by phrase, named by their input file, so a report shows which windows miss.
+    assert sorted(ph["files"]) == sorted(w.name for w in inputs.glob("*.wav"))
+    assert [len(p) for p in g["windows"]["predicted"]] and sum(map(len, g["windows"]["predicted"])) == \
+        g["windows"]["windows"]
     assert g["windows"]["windows"] == 4  # two 3-s phrases, two 2-s windows each
     assert 0.0 <= g["windows"]["as_target"] <= 1.0
     assert g == ph["input"]  # the unconverted input is its own baseline

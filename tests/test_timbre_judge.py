@@ -136,6 +136,10 @@ def test_window_consistency_judges_note_by_note_only_with_notes(notes):
     expected = np.concatenate([judge.classify_windows(y, m, starts, 2 * SR) for y, m in zip(keyboards, melodies)])
     assert by_note["as_target"] == pytest.approx(np.mean(np.argmax(expected, axis=1) == data.FAMILIES.index("keyboard")))
     whole_probs = judge.classify([y[s:s + 2 * SR] for y in keyboards for s in starts])
+    # Each waveform's verdicts, window by window, in order: what the shares count.
+    for result, probs in ((by_note, expected), (whole, whole_probs)):
+        assert result["predicted"] == [[data.FAMILIES[i] for i in np.argmax(probs[2 * k:2 * k + 2], axis=1)]
+                                       for k in range(len(keyboards))]
     assert not np.allclose(expected, whole_probs, atol=1e-3)  # the note-by-note path gives other probabilities
     assert evaluate.phrase_window_seconds(judge) == 2.0
     assert evaluate.phrase_window_seconds(evaluate.load_judge()) == 4.0  # the note judge takes 4-s windows whole
