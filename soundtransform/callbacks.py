@@ -196,3 +196,47 @@ class SelectByJudge(keras.callbacks.Callback):
             if self.windows_judged is not None:
                 self.best["phrase_windows"] = self.windows_judged
             write_text(self.path + ".json", json.dumps(self.best, indent=1))
+
+
+class LinearDecay(keras.callbacks.Callback):
+    """The CycleGAN paper's schedule: a constant learning rate, then a linear fall to zero.
+
+    Before each epoch every optimiser's learning rate is set to
+    ``base * (epochs - e + 1) / (epochs - start + 2)`` for the epoch ``e``
+    (counted from 1) at or after ``start``, else ``base``.  So epoch
+    ``start`` is the first below ``base`` and the last trains at
+    ``base / (epochs - start + 2)``, not at zero.  Setting it
+    each epoch, rather than once, keeps a resumed run on the schedule: the
+    checkpoint restores the optimisers' own last rate, which this overwrites.
+
+    Parameters
+    ----------
+    optimizers : list of keras.optimizers.Optimizer
+    base : float
+        The constant rate (``learning_rate``).
+    start : int
+        The first epoch (from 1) trained below ``base``.
+    epochs : int
+        The run's last epoch.
+    """
+
+    def __init__(self, optimizers, base, start, epochs):
+        super().__init__()
+        self.optimizers = list(optimizers)
+        self.base = float(base)
+        self.start = int(start)
+        self.epochs = int(epochs)
+
+    def rate(self, epoch):
+        """The learning rate of ``epoch`` (counted from 1)."""
+        if epoch < self.start:
+            return self.base
+        return self.base * max(0.0, (self.epochs - epoch + 1) / (self.epochs - self.start + 2))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for optimizer in self.optimizers:
+            optimizer.learning_rate = self.rate(epoch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.rate(epoch + 1)
