@@ -199,7 +199,7 @@ class SelectByJudge(keras.callbacks.Callback):
 
 
 class LinearDecay(keras.callbacks.Callback):
-    """The CycleGAN paper's schedule: a constant learning rate, then a linear fall to zero.
+    """The CycleGAN paper's schedule: a constant learning rate, then a linear fall toward zero.
 
     Before each epoch every optimiser's learning rate is set to
     ``base * (epochs - e + 1) / (epochs - start + 2)`` for the epoch ``e``

@@ -573,10 +573,10 @@ def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW
                  for y, notes in tqdm(list(zip(waveforms, note_lists)), desc="judge phrase windows",
                                       disable=not progress, leave=False)]
     else:
-        counts = [len(phrase_windows(y, seconds)) for y in waveforms]
-        pieces = [w for y in waveforms for w in phrase_windows(y, seconds)]
+        split = [phrase_windows(y, seconds) for y in waveforms]
+        pieces = [w for each in split for w in each]
         flat = classify_waveforms(pieces, model, progress=progress) if pieces else np.zeros((0, 1))
-        probs = np.split(flat, np.cumsum(counts)[:-1]) if counts else []
+        probs = np.split(flat, np.cumsum([len(each) for each in split])[:-1]) if split else []
     predicted = [[data.FAMILIES[i] for i in np.argmax(p, axis=1)] for p in probs]
     verdicts = [family for each in predicted for family in each]
     if not verdicts:

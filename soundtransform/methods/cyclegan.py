@@ -133,8 +133,8 @@ class CycleGAN(keras.Model):
         fake_y, fake_x : the translations ``G(x)`` and ``F(y)``
         terms : dict of scalar losses
         """
-        g = generator_g or self.generator_g
-        f = generator_f or self.generator_f
+        g = self.generator_g if generator_g is None else generator_g
+        f = self.generator_f if generator_f is None else generator_f
         fake_y = g(real_x, training=training)
         fake_x = f(real_y, training=training)
         cycled_x = f(fake_y, training=training)
