@@ -250,20 +250,24 @@ def notes_beside(audio_path):
     return notes
 
 
-def window_starts(total, frames):
-    """First frames of consecutive ``frames``-long windows over ``total`` frames.
+def window_starts(total, frames, hop=None):
+    """First frames of ``frames``-long windows over ``total`` frames.
 
-    Windows start every ``frames`` frames; the last one ends with the phrase
-    (so it may overlap the one before), and a phrase shorter than one window
-    is one window (padded with silence by `window_dataset`).
+    Windows start every ``hop`` frames (default ``frames``: consecutive
+    windows); the last one ends with the phrase (so it may overlap the one
+    before), and a phrase shorter than one window is one window (padded with
+    silence by `window_dataset`).
 
     Returns
     -------
     list of int
     """
+    hop = frames if hop is None else int(hop)
+    if hop <= 0:
+        raise ParameterError(f"window hop {hop} must be a positive number of frames")
     if total <= frames:
         return [0]
-    starts = list(range(0, total - frames + 1, frames))
+    starts = list(range(0, total - frames + 1, hop))
     if starts[-1] + frames < total:
         starts.append(total - frames)
     return starts
@@ -283,8 +287,8 @@ def phrase_samples(paths, minimum=0):
     return longest
 
 
-def window_dataset(paths, freq_bins, frames, samples=None):
-    """Consecutive spectrogram-image windows of phrases, phrase by phrase, in order.
+def window_dataset(paths, freq_bins, frames, samples=None, hop=None):
+    """Spectrogram-image windows of phrases, phrase by phrase, in order.
 
     Every phrase is read at ``samples`` samples (zero-padded or cut; default:
     the longest of ``paths``), so two lists of time-aligned phrases (the same
@@ -297,6 +301,10 @@ def window_dataset(paths, freq_bins, frames, samples=None):
     freq_bins, frames : int
         The method's image size.
     samples : int, optional
+    hop : int, optional
+        Frames between window starts (`window_starts`; default ``frames``,
+        consecutive windows). A smaller hop gives overlapping windows that
+        start at more places in the melody.
 
     Returns
     -------
@@ -311,7 +319,7 @@ def window_dataset(paths, freq_bins, frames, samples=None):
     if samples is None:
         samples = phrase_samples(paths)
     samples = max(int(samples), audio.frames_to_samples(frames))
-    starts = window_starts(audio.samples_to_frames(samples), frames)
+    starts = window_starts(audio.samples_to_frames(samples), frames, hop)
 
     def to_windows(path):
         image, _ = audio.waveform_to_image(decode_wav(path, samples), freq_bins)

@@ -85,6 +85,33 @@ def test_phrase_pairs_are_the_same_window_of_the_same_melody(notes_and_phrases):
     assert onsets_seen >= 4
 
 
+def test_phrase_hop_starts_training_windows_at_more_places(notes_and_phrases):
+    """phrase_hop overlaps the training windows; the consecutive ones are among them, validation keeps those."""
+    config = presets.resolve("cgan", "tiny", train_on="phrases")
+    F = config["frames"]
+    total = audio.samples_to_frames(int(SECONDS * audio.SAMPLE_RATE))
+    assert phrases.window_starts(total, F, F // 4) == list(range(0, total - F + 1, F // 4)) + [total - F]
+    assert phrases.window_starts(total, F, F) == phrases.window_starts(total, F)
+    with pytest.raises(ParameterError, match="window hop 0 must be a positive number of frames"):
+        phrases.window_starts(total, F, 0)
+
+    def sources(ds):
+        return [s for s, _ in ds.as_numpy_iterator()]
+
+    train, valid, _ = cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
+    dense_train, dense_valid, _ = cgan.make_datasets(notes_and_phrases, {**config, "phrase_hop": F // 4},
+                                                     source="flute", target="keyboard")
+    consecutive, dense = sources(train), sources(dense_train)
+    assert len(dense) > 2 * len(consecutive) > 0
+    assert all(any(np.array_equal(a, b) for b in dense) for a in consecutive)
+    kept, dense_kept = sources(valid), sources(dense_valid)
+    assert len(kept) == len(dense_kept) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(kept, dense_kept))
+    for hop in (0, F + 1, 2.5, True, "8"):
+        with pytest.raises(ParameterError, match="phrase_hop must be None or a whole number of frames from 1 to"):
+            cgan.make_datasets(notes_and_phrases, {**config, "phrase_hop": hop}, source="flute", target="keyboard")
+
+
 def test_both_sees_every_note_pair_and_every_window(notes_and_phrases):
     config = presets.resolve("cgan", "tiny", train_on="both")
     train_ds, _, info = cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")

@@ -438,6 +438,19 @@ def augmented(dataset, config):
     return dataset.map(change)
 
 
+def check_phrase_hop(config):
+    """``config["phrase_hop"]``: None (consecutive windows) or frames between the starts of the training
+    phrases' windows, 1 to ``frames``; `ParameterError` otherwise. Returns it as an int or None."""
+    hop = config.get("phrase_hop")
+    if hop is None:
+        return None
+    frames = config["frames"]
+    if isinstance(hop, bool) or not isinstance(hop, numbers.Integral) or not 1 <= hop <= frames:
+        raise ParameterError(f"phrase_hop must be None or a whole number of frames from 1 to {frames} "
+                             f"(the window), not {hop!r}")
+    return int(hop)
+
+
 def train_on(config):
     """What a method trains on: ``config["train_on"]``, one of `TRAIN_ON` (default ``"notes"``)."""
     value = config.get("train_on", "notes")
@@ -450,7 +463,8 @@ def make_datasets(root, config, source=None, target=None):
 
     Notes are paired by the same pitch and velocity; phrases by the same melody
     (`phrases.pair_phrases`: renderings are time-aligned), cut into the same
-    consecutive ``frames``-long windows (`phrases.window_dataset`), windows
+    consecutive ``frames``-long windows (`phrases.window_dataset`; training
+    windows every ``config["phrase_hop"]`` frames when it is set), windows
     whose source is silent left out.  ``config["train_on"]`` (`TRAIN_ON`)
     says which; with ``"both"`` the two are sampled in proportion to their
     sizes.  Training pairs come from the train split.  Targets always come from
@@ -471,6 +485,7 @@ def make_datasets(root, config, source=None, target=None):
     check_augment(config)
     check_validation_sounds(root, source, config)
     use = train_on(config)
+    hop = check_phrase_hop(config)
     augment_notes_only = config.get("augment_on", "all") == "notes"
     extras = extra_source_families(config, source, target)
     if extras and use == "phrases":
@@ -504,7 +519,7 @@ def make_datasets(root, config, source=None, target=None):
                 extra_count = len(more)
                 extras = [f for f in extras if any(s.family == f for s, _ in more)]  # those with notes
         if found.phrases:
-            parts.append(phrase_pair_dataset(found.phrases, shape))
+            parts.append(phrase_pair_dataset(found.phrases, shape, hop if split == "train" else None))
         datasets.append(mix(parts, config["seed"]))
     info = {
         "root": os.path.abspath(root),
@@ -583,15 +598,16 @@ def pair_dataset(pairs, shape):
     return tf.data.Dataset.zip((sources, targets))
 
 
-def phrase_pair_dataset(pairs, shape):
+def phrase_pair_dataset(pairs, shape, hop=None):
     """Aligned windows of paired phrases: ``(dataset of (source, target), windows before the silence filter)``.
 
     Both sides are read at the same length, so window ``k`` of a source and of
-    its target cover the same frames of the same melody.
+    its target cover the same frames of the same melody. Windows start every
+    ``hop`` frames (default: one window after another).
     """
     samples = phrases.phrase_samples([p.path for pair in pairs for p in pair])
-    sources, starts = phrases.window_dataset([s.path for s, _ in pairs], *shape, samples=samples)
-    targets, _ = phrases.window_dataset([t.path for _, t in pairs], *shape, samples=samples)
+    sources, starts = phrases.window_dataset([s.path for s, _ in pairs], *shape, samples=samples, hop=hop)
+    targets, _ = phrases.window_dataset([t.path for _, t in pairs], *shape, samples=samples, hop=hop)
     ds = tf.data.Dataset.zip((sources, targets)).filter(lambda s, t: phrases.is_sounding(s)).cache()
     return ds, len(pairs) * len(starts)
 
