@@ -136,7 +136,7 @@ _METHODS = {
                      phase="griffin-lim", train_on="notes", select_by="last", select_notes=8, judge=None,
                      ema_decay=None, extra_sources="none", augment_gain_db=0.0,
                      augment_noise_db=None, augment_noise_where="everywhere", augment_on="all", init_from=None,
-                     lambda_energy=0.0, energy_bands=1, phrase_hop=None),
+                     lambda_energy=0.0, energy_bands=1, phrase_hop=None, decay_from=None),
         "default": dict(ngf=16, depth=7, ndf=16, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
                         gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
                         target_instruments="one", max_targets=None, examples=4, export_dir=None,
@@ -144,18 +144,20 @@ _METHODS = {
                         jit_compile=False, select_by="judge", select_notes=64, judge=None, ema_decay=None,
                         extra_sources="none", augment_gain_db=0.0, augment_noise_db=None,
                         augment_noise_where="everywhere", augment_on="all", init_from=None, lambda_energy=0.0,
-                        energy_bands=1, phrase_hop=None),
+                        energy_bands=1, phrase_hop=None, decay_from=None),
         "paper": dict(ngf=64, depth=8, ndf=64, n_layers=3, norm="instance", dropout=0.5, lambda_l1=100.0,
                       gan_mode="bce", learning_rate=2e-4, beta_1=0.5, seed=0, source_instruments="all",
                       target_instruments="one", max_targets=None, examples=4, export_dir=None,
                       phase="griffin-lim", train_on="notes", batch_size=1, epochs=200, select_by="judge",
                       select_notes=64, judge=None, ema_decay=None, extra_sources="none",
                       augment_gain_db=0.0, augment_noise_db=None, augment_noise_where="everywhere", augment_on="all",
-                      init_from=None, lambda_energy=0.0, energy_bands=1, phrase_hop=None),
+                      init_from=None, lambda_energy=0.0, energy_bands=1, phrase_hop=None, decay_from=None),
     },
     # CycleGAN (Zhu et al. 2017): two ResNet generators, two PatchGANs,
     # unpaired notes, least-squares adversarial loss; source-phase inversion (as
     # the cgan: measured better pitch than Griffin-Lim, same spectral distance).
+    # Paper: the paper's shape and schedule, 100 epochs at 2e-4, then a linear
+    # fall over the next 100 (decay_from=101, callbacks.LinearDecay).
     # Default: ngf 8 with three down-samplings and 4 residual blocks (6
     # generator passes per step make the paper's shape 5x slower); XLA off
     # (measured 9x slower per step with it).
@@ -178,7 +180,7 @@ _METHODS = {
                       lambda_pitch=0.0, pitch_width=9,
                       seed=0, source_instruments="all", target_instruments="one", examples=4, export_dir=None,
                       phase="griffin-lim", train_on="notes", batch_size=1, epochs=200, select_by="judge",
-                      select_notes=64, judge=None, ema_decay=None, init_from=None, decay_from=None),
+                      select_notes=64, judge=None, ema_decay=None, init_from=None, decay_from=101),
     },
 }
 

@@ -486,6 +486,7 @@ def make_datasets(root, config, source=None, target=None):
     check_validation_sounds(root, source, config)
     use = train_on(config)
     hop = check_phrase_hop(config)
+    check_decay_from(config.get("decay_from"))
     augment_notes_only = config.get("augment_on", "all") == "notes"
     extras = extra_source_families(config, source, target)
     if extras and use == "phrases":
@@ -708,12 +709,30 @@ def example_callbacks(run_dir, valid, train, config, translate):
                                 os.path.join(run_dir, "logs"))]
 
 
+def check_decay_from(value):
+    """``decay_from`` is None or a whole number of epochs, 1 or more; `ParameterError` otherwise."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+        raise ParameterError(f"decay_from must be the first epoch (1 or more) of the learning rate's linear "
+                             f"fall, or None, not {value!r}")
+
+
+def decay_callbacks(model, config):
+    """With ``decay_from`` set, a `callbacks.LinearDecay` of the model's generator and discriminator
+    optimisers (the papers' constant rate, then a linear fall to the last epoch); else none."""
+    if not config.get("decay_from"):
+        return []
+    from soundtransform.callbacks import LinearDecay
+
+    return [LinearDecay([model.generator_optimizer, model.discriminator_optimizer],
+                        config["learning_rate"], config["decay_from"], config["epochs"])]
+
+
 def callbacks(model, config, run_dir, valid, info=None):
     def translate(model, images):
         return {"output": model.generator_to_export()(images, training=False).numpy()}
 
     # Selection first: its score joins the epoch's logs that SaveGenerators writes.
-    return [*selection_callbacks(config, run_dir, info),
+    return [*decay_callbacks(model, config), *selection_callbacks(config, run_dir, info),
             SaveGenerators(lambda m: {GENERATOR_FILE: m.generator_to_export()}, run_dir),
             *example_callbacks(run_dir, valid, None, config, translate)]
 

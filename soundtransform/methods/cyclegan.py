@@ -225,13 +225,6 @@ class CycleGAN(keras.Model):
         return cls(**config)
 
 
-def check_decay_from(value):
-    """``decay_from`` is None or a whole number of epochs, 1 or more; `ParameterError` otherwise."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
-        raise ParameterError(f"decay_from must be the first epoch (1 or more) of the learning rate's linear "
-                             f"fall, or None, not {value!r}")
-
-
 def check_pitch_width(value):
     """``pitch_width`` is an odd whole number of rows, 3 or more; `ParameterError` otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 3 or value % 2 == 0:
@@ -261,7 +254,7 @@ def make_datasets(root, config, source=None, target=None):
     cgan.check_weight("lambda_pitch", config["lambda_pitch"])
     check_pitch_width(config["pitch_width"])
     cgan.check_ema_decay(config.get("ema_decay"))
-    check_decay_from(config.get("decay_from"))
+    cgan.check_decay_from(config.get("decay_from"))
     if config.get("init_from"):
         init_files(config["init_from"], source, target)
     cgan.check_validation_sounds(root, source, config)
@@ -402,13 +395,7 @@ def callbacks(model, config, run_dir, valid, info=None):
         return {"output": fake_y.numpy(), "cycled": model.to_export("generator_f")(fake_y, training=False).numpy()}
 
     # Selection first: its scores join the epoch's logs that SaveGenerators writes.
-    schedule = []
-    if config.get("decay_from"):
-        from soundtransform.callbacks import LinearDecay
-
-        schedule = [LinearDecay([model.generator_optimizer, model.discriminator_optimizer],
-                                config["learning_rate"], config["decay_from"], config["epochs"])]
-    return [*schedule, *selection_callbacks(config, run_dir, info, files),
+    return [*cgan.decay_callbacks(model, config), *selection_callbacks(config, run_dir, info, files),
             cgan.SaveGenerators(lambda m: {f: m.to_export(attr) for f, attr in files.items()}, run_dir),
             *cgan.example_callbacks(run_dir, valid, None, config, translate)]
 
