@@ -120,3 +120,22 @@ def assert_export_is_selected(version_dir, run_dir, best_file, last_file, best, 
     assert export.read_metadata(again)["selected"] == best
     reserved = tf.saved_model.load(again).signatures["transform_images"](images=tf.constant(images))
     np.testing.assert_allclose(reserved["images"].numpy(), served["images"].numpy(), atol=1e-6)
+
+
+def assert_linear_decay_survives_resume(method, dataset, tmp_path):
+    """A tiny ``method`` run with ``decay_from=2`` over 3 epochs, then resumed to 4: each epoch's logged rate
+    and both optimisers' last rate follow `callbacks.LinearDecay`, and the resume stretches the fall."""
+    from soundtransform import presets, train
+
+    run_dir, export_dir = str(tmp_path / "run"), str(tmp_path / "exported")
+    base = presets.resolve(method, "tiny")["learning_rate"]
+    first = train.train(method, dataset, run_dir=run_dir, preset="tiny", source="flute", target="keyboard",
+                        progress=False, export_dir=export_dir, decay_from=2, epochs=3)
+    # Epoch 1 at the base rate, then 2/3 of it: the last epoch trains at base / 3, never at zero.
+    assert first["history"]["learning_rate"] == pytest.approx([base, base * 2 / 3, base / 3])
+    for optimizer in (first["model"].generator_optimizer, first["model"].discriminator_optimizer):
+        assert float(optimizer.learning_rate) == pytest.approx(base / 3)
+    # Resumed with more epochs, the schedule stretches to the new end instead of keeping the restored rate.
+    again = train.train(method, dataset, run_dir=run_dir, preset="tiny", progress=False, epochs=4,
+                        export_dir=export_dir)
+    assert again["history"]["learning_rate"] == pytest.approx([base / 4])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import assert_export_is_selected, run_cli
+from conftest import assert_export_is_selected, assert_linear_decay_survives_resume, run_cli
 from soundtransform import data, export, presets, train
 from soundtransform.errors import DataError, ParameterError
 from soundtransform.methods import cgan
@@ -385,17 +385,7 @@ def test_bad_lambda_energy_fails_before_the_run_starts(dataset, tmp_path, value)
 
 
 def test_linear_decay_lowers_both_optimisers_rates_and_survives_resume(dataset, tmp_path):
-    run_dir = str(tmp_path / "run")
-    base = presets.resolve("cgan", "tiny")["learning_rate"]
-    first = train.train("cgan", dataset, run_dir=run_dir, preset="tiny", source="flute", target="keyboard",
-                        progress=False, export_dir=str(tmp_path / "exported"), decay_from=2, epochs=3)
-    # Epoch 1 at the base rate, then 2/3 and 1/3 of it, for the generator and the discriminator alike.
-    assert first["history"]["learning_rate"] == pytest.approx([base, base * 2 / 3, base / 3])
-    for optimizer in (first["model"].generator_optimizer, first["model"].discriminator_optimizer):
-        assert float(optimizer.learning_rate) == pytest.approx(base / 3)
-    again = train.train("cgan", dataset, run_dir=run_dir, preset="tiny", progress=False, epochs=4,
-                        export_dir=str(tmp_path / "exported"))
-    assert again["history"]["learning_rate"] == pytest.approx([base / 4])
+    assert_linear_decay_survives_resume("cgan", dataset, tmp_path)
     with pytest.raises(ParameterError, match="decay_from must be the first epoch"):
         train.train("cgan", dataset, run_dir=str(tmp_path / "bad"), preset="tiny", source="flute",
                     target="keyboard", progress=False, decay_from=1.5)

@@ -11,6 +11,7 @@ import tensorflow as tf
 from soundtransform import audio, export, presets, train
 from soundtransform.errors import DataError, ParameterError
 from soundtransform.methods import cgan, cyclegan
+from conftest import assert_linear_decay_survives_resume
 from test_cgan import fit_changes_every_network
 
 
@@ -195,18 +196,7 @@ def test_bad_init_from_fails_before_training(dataset, tmp_path, init_from, messa
 
 
 def test_linear_decay_sets_each_epochs_rate_and_survives_resume(dataset, tmp_path):
-    run_dir = str(tmp_path / "run")
-    base = presets.resolve("cyclegan", "tiny")["learning_rate"]
-    first = train.train("cyclegan", dataset, run_dir=run_dir, preset="tiny", source="flute", target="keyboard",
-                        progress=False, export_dir=str(tmp_path / "exported"), decay_from=2, epochs=3)
-    # Epoch 1 at the base rate, then 2/3 of it: the last epoch trains at base / 3, never at zero.
-    assert first["history"]["learning_rate"] == pytest.approx([base, base * 2 / 3, base / 3])
-    for optimizer in (first["model"].generator_optimizer, first["model"].discriminator_optimizer):
-        assert float(optimizer.learning_rate) == pytest.approx(base / 3)
-    # Resumed with more epochs, the schedule stretches to the new end instead of keeping the restored rate.
-    again = train.train("cyclegan", dataset, run_dir=run_dir, preset="tiny", progress=False, epochs=4,
-                        export_dir=str(tmp_path / "exported"))
-    assert again["history"]["learning_rate"] == pytest.approx([base / 4])
+    assert_linear_decay_survives_resume("cyclegan", dataset, tmp_path)
     with pytest.raises(ParameterError, match="decay_from must be the first epoch"):
         cyclegan.make_datasets(dataset, presets.resolve("cyclegan", "tiny", decay_from=0), source="flute",
                                target="keyboard")
