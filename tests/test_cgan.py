@@ -383,7 +383,6 @@ def test_bad_lambda_energy_fails_before_the_run_starts(dataset, tmp_path, value)
     assert not (tmp_path / "run").exists()
 
 
-
 def test_linear_decay_lowers_both_optimisers_rates_and_survives_resume(dataset, tmp_path):
     assert_linear_decay_survives_resume("cgan", dataset, tmp_path)
     with pytest.raises(ParameterError, match="decay_from must be the first epoch"):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import assert_linear_decay_survives_resume
 from soundtransform import audio, export, presets, train
 from soundtransform.errors import DataError, ParameterError
 from soundtransform.methods import cgan, cyclegan
-from conftest import assert_linear_decay_survives_resume
 from test_cgan import fit_changes_every_network
 
 
