@@ -200,3 +200,46 @@ def test_linear_decay_sets_each_epochs_rate_and_survives_resume(dataset, tmp_pat
     with pytest.raises(ParameterError, match="decay_from must be the first epoch"):
         cyclegan.make_datasets(dataset, presets.resolve("cyclegan", "tiny", decay_from=0), source="flute",
                                target="keyboard")
+
+
+def test_augmented_sources_train_against_their_rendered_images(dataset, tmp_path):
+    """Augmented flutes go into G; the cycle, identity and pitch terms and D_X see them as rendered."""
+    plain = presets.resolve("cyclegan", "tiny")
+    config = {**plain, "augment_gain_db": 6.0, "augment_noise_db": -50.0}
+    augmented, valid, info = cyclegan.make_datasets(dataset, config, source="flute", target="keyboard")
+    rendered = cyclegan.make_datasets(dataset, plain, source="flute", target="keyboard")[0]
+    examples = iter(augmented)
+    ((noisy, clean), target), ((again, clean_again), _) = next(examples), next(examples)
+    first_x, first_y = next(iter(rendered))
+    # The same shuffled note, as rendered beside its augmented copy; the target is untouched.
+    np.testing.assert_array_equal(clean, first_x)
+    np.testing.assert_array_equal(target, first_y)
+    for changed, image in ((noisy, clean), (again, clean_again)):
+        assert np.abs(changed.numpy() - image.numpy()).max() > 0.01
+    assert len(next(iter(valid))) == 2 and not isinstance(next(iter(valid))[0], tuple)
+    # The cycle is held to the rendered image: with clean_x, the terms are those of the clean source's.
+    model = cyclegan.build(config, info)
+    x, y = tf.stack([noisy, again]), tf.stack([target, target])
+    x_clean = tf.stack([clean, clean_again])
+    _, _, held = model.generator_losses(x, y, training=False, clean_x=x_clean)
+    _, _, own = model.generator_losses(x, y, training=False)
+    cycled = model.generator_f(model.generator_g(x, training=False), training=False)
+    expected = float(cyclegan.losses.cycle_loss(x_clean, cycled)
+                     + cyclegan.losses.cycle_loss(y, model.generator_g(model.generator_f(y, training=False),
+                                                                      training=False)))
+    assert float(held["cycle_loss"]) == pytest.approx(expected, rel=1e-5)
+    assert abs(float(held["cycle_loss"]) - float(own["cycle_loss"])) > 1e-4
+    # augment_on="notes" leaves phrase windows alone; here (notes only) it still augments the notes.
+    notes_only = cyclegan.make_datasets(dataset, {**config, "augment_on": "notes"}, source="flute",
+                                        target="keyboard")[0]
+    (noisy, clean), _ = next(iter(notes_only))
+    assert np.abs(noisy.numpy() - clean.numpy()).max() > 0.01
+    # A run trains on them, and a bad level is refused before any folder is made.
+    result = train.train("cyclegan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
+                         target="keyboard", progress=False, export_dir=str(tmp_path / "exported"),
+                         augment_gain_db=6.0, augment_noise_db=-50.0)
+    assert np.isfinite(result["history"]["cycle_loss"]).all()
+    with pytest.raises(ParameterError, match="augment_noise_db must be None or a level below 0 dB"):
+        train.train("cyclegan", dataset, run_dir=str(tmp_path / "bad"), preset="tiny", source="flute",
+                    target="keyboard", progress=False, augment_noise_db=3.0)
+    assert not (tmp_path / "bad").exists()

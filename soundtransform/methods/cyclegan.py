@@ -122,11 +122,15 @@ class CycleGAN(keras.Model):
     def call(self, images, training=False):
         return self.generator_g(images, training=training)
 
-    def generator_losses(self, real_x, real_y, training, generator_g=None, generator_f=None):
+    def generator_losses(self, real_x, real_y, training, generator_g=None, generator_f=None, clean_x=None):
         """The generators' objective (Zhu et al. 2017, eq. 3 plus the identity term).
 
         ``generator_g`` and ``generator_f`` default to the trained networks;
-        validation passes `to_export`'s.
+        validation passes `to_export`'s.  ``clean_x``: the source images before
+        augmentation, when ``real_x`` are augmented ones (`make_datasets`).
+        ``F(G(x))``, ``F(x)`` and the pitch anchor are then held to the clean
+        images, so the generators learn to drop the added gain and noise
+        rather than carry it through ``G``'s output to pass the cycle.
 
         Returns
         -------
@@ -135,6 +139,7 @@ class CycleGAN(keras.Model):
         """
         g = self.generator_g if generator_g is None else generator_g
         f = self.generator_f if generator_f is None else generator_f
+        clean_x = real_x if clean_x is None else clean_x
         fake_y = g(real_x, training=training)
         fake_x = f(real_y, training=training)
         cycled_x = f(fake_y, training=training)
@@ -143,9 +148,9 @@ class CycleGAN(keras.Model):
         same_x = f(real_x, training=training)
         g_gan = losses.adversarial_loss(self.discriminator_y(fake_y, training=training), True, self.gan_mode)
         f_gan = losses.adversarial_loss(self.discriminator_x(fake_x, training=training), True, self.gan_mode)
-        cycle = losses.cycle_loss(real_x, cycled_x) + losses.cycle_loss(real_y, cycled_y)
-        identity = losses.identity_loss(real_y, same_y) + losses.identity_loss(real_x, same_x)
-        pitch = (losses.pitch_loss(fake_y, real_x, self.pitch_width)
+        cycle = losses.cycle_loss(clean_x, cycled_x) + losses.cycle_loss(real_y, cycled_y)
+        identity = losses.identity_loss(real_y, same_y) + losses.identity_loss(clean_x, same_x)
+        pitch = (losses.pitch_loss(fake_y, clean_x, self.pitch_width)
                  + losses.pitch_loss(fake_x, real_y, self.pitch_width))
         shared = (self.lambda_cycle * cycle + self.lambda_identity * self.lambda_cycle * identity
                   + self.lambda_pitch * pitch)
@@ -162,10 +167,10 @@ class CycleGAN(keras.Model):
         return {"d_x_loss": d_loss(self.discriminator_x, real_x, fake_x),
                 "d_y_loss": d_loss(self.discriminator_y, real_y, fake_y)}
 
-    def train_generators(self, real_x, real_y):
+    def train_generators(self, real_x, real_y, clean_x=None):
         """Step 1: update G and F together on adversarial + cycle + identity losses."""
         with tf.GradientTape() as tape:
-            fake_y, fake_x, terms = self.generator_losses(real_x, real_y, training=True)
+            fake_y, fake_x, terms = self.generator_losses(real_x, real_y, training=True, clean_x=clean_x)
             total = terms["g_loss"] + terms["f_gan_loss"]  # the shared cycle and identity terms once
             objective = losses.replica_scaled(total)
         variables = self.generator_variables
@@ -185,10 +190,13 @@ class CycleGAN(keras.Model):
 
     def train_step(self, batch):
         real_x, real_y = batch
+        clean_x = None
+        if isinstance(real_x, (tuple, list)):  # augmented sources: (what G sees, the image as rendered)
+            real_x, clean_x = real_x
         # 1. G and F: fool D_Y and D_X, translate back to the input, leave own-domain inputs alone.
-        fake_y, fake_x, terms = self.train_generators(real_x, real_y)
-        # 2. D_X and D_Y: real images against step 1's translations.
-        terms.update(self.train_discriminators(real_x, real_y, fake_x, fake_y))
+        fake_y, fake_x, terms = self.train_generators(real_x, real_y, clean_x)
+        # 2. D_X and D_Y: real images against step 1's translations (D_X's real ones as rendered).
+        terms.update(self.train_discriminators(real_x if clean_x is None else clean_x, real_y, fake_x, fake_y))
         # 3. the moving averages of G's and F's weights follow the updated networks.
         if self.averages is not None:
             for attr in GENERATORS:
@@ -244,6 +252,13 @@ def make_datasets(root, config, source=None, target=None):
     NSynth notes, consecutive ``frames``-long windows of phrases (silent windows
     left out), or both.
 
+    With ``augment_gain_db`` or ``augment_noise_db`` set, the training sources
+    (all, or with ``augment_on="notes"`` the notes' only) are drawn anew every
+    epoch as the cgan's are (`cgan.augmented`), and each train example's source
+    becomes a pair ``(augmented, as rendered)``: `CycleGAN.generator_losses`
+    holds the cycle to the rendered image.  Targets and validation stay as
+    rendered.
+
     Returns
     -------
     train, valid : tf.data.Dataset of ``(x [freq, frames, 1], y [freq, frames, 1])``
@@ -255,6 +270,7 @@ def make_datasets(root, config, source=None, target=None):
     check_pitch_width(config["pitch_width"])
     cgan.check_ema_decay(config.get("ema_decay"))
     cgan.check_decay_from(config.get("decay_from"))
+    cgan.check_augment(config)
     if config.get("init_from"):
         init_files(config["init_from"], source, target)
     cgan.check_validation_sounds(root, source, config)
@@ -272,7 +288,7 @@ def make_datasets(root, config, source=None, target=None):
                                                                              source_phrases)):
             found[split] = (cgan.split_sounds(find, root, split, source, config["source_instruments"])
                             if use in (wanted, "both") else [])
-    train = _unpaired(sources["train"], targets, config, source_phrases["train"], target_phrases)
+    train = _unpaired(sources["train"], targets, config, source_phrases["train"], target_phrases, augment=True)
     valid = None
     if sources["valid"] or source_phrases["valid"]:
         valid = _unpaired(sources["valid"], targets, config, source_phrases["valid"], target_phrases)
@@ -293,17 +309,24 @@ def make_datasets(root, config, source=None, target=None):
     return train, valid, info
 
 
-def _unpaired(x_notes, y_notes, config, x_phrases=(), y_phrases=()):
+def _unpaired(x_notes, y_notes, config, x_phrases=(), y_phrases=(), augment=False):
     seed = config["seed"]
-    x, x_count = _images(x_notes, x_phrases, config, seed)
+    x, x_count = _images(x_notes, x_phrases, config, seed, augment)
     y, y_count = _images(y_notes, y_phrases, config, seed + 1)
     return tf.data.Dataset.zip((x, y)).take(max(x_count, y_count))
 
 
-def _images(notes, phrase_list, config, seed):
-    """One side's images, shuffled and repeated: ``(dataset, clips per pass)``."""
+def _images(notes, phrase_list, config, seed, augment=False):
+    """One side's images, shuffled and repeated: ``(dataset, clips per pass)``.
+
+    ``augment`` with an augmentation configured: each element is
+    ``(augmented image, image)`` (`make_datasets`).
+    """
     from soundtransform import data, phrases
 
+    gain, noise = cgan.check_augment(config)
+    augment = augment and (gain > 0 or noise is not None)
+    notes_only = config.get("augment_on", "all") == "notes"
     shape = (config["freq_bins"], config["frames"])
     parts = []
     if notes:
@@ -311,9 +334,17 @@ def _images(notes, phrase_list, config, seed):
     if phrase_list:
         windows, starts = phrases.window_dataset([p.path for p in phrase_list], *shape)
         parts.append((windows.filter(phrases.is_sounding).cache(), len(phrase_list) * len(starts)))
+    if augment:  # each image with its augmented copy; with augment_on="notes", the phrases' copy unchanged
+        pairs = [ds.map(lambda image: (image, image)) for ds, _ in parts]
+        if notes and notes_only:
+            pairs[0] = cgan.augmented(pairs[0], config)
+        parts = [(ds, n) for ds, (_, n) in zip(pairs, parts)]
     count = sum(n for _, n in parts)
     ds = cgan.mix(parts, seed)
-    return ds.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat(), count
+    ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
+    if augment and not notes_only:
+        ds = cgan.augmented(ds, config)
+    return ds, count
 
 
 # ------------------------------------------------------------------ model
