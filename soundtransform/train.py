@@ -39,6 +39,11 @@ def default_run_dir(method, source=None, target=None):
 
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
+# Settings a resumed run may take anew (`train`): what its examples are drawn
+# with, when its learning rate falls and where it exports, none of which
+# changes a network's shape or what its checkpoint holds.
+RESUME_CHANGES = ("epochs", "augment_gain_db", "augment_noise_db", "augment_noise_where", "augment_on",
+                  "decay_from", "export_dir")
 
 
 def make_strategy(name):
@@ -91,6 +96,47 @@ def load_config(run_dir):
         return json.load(f)
 
 
+def finished_epochs(run_dir):
+    """How many epochs the run at ``run_dir`` has finished (its backup's count; 0 without one)."""
+    try:
+        with open(os.path.join(run_dir, "backup", "training_metadata.json"), encoding="utf-8") as f:
+            return int(json.load(f).get("epoch", 0))
+    except (OSError, ValueError, TypeError):
+        return 0
+
+
+def resumed_config(run_dir, saved, method, preset, config, overrides):
+    """The configuration a run resumes with: the one it started with, plus `RESUME_CHANGES` from
+    ``overrides``; any other setting that differs is refused (`ParameterError`), not silently dropped.
+
+    A key the run's version did not have yet counts as its preset value.
+    Each change is kept in the configuration's ``changes`` (the epoch it
+    takes effect after, the key, the old and new values), so ``config.json``
+    tells how every epoch was trained.
+    """
+    preset_config = presets.resolve(method, saved["config"].get("preset", preset))
+    resumed = dict(saved["config"])
+    changes = []
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        value = json.loads(json.dumps(value))
+        started = saved["config"].get(key, preset_config.get(key))
+        if value == started:
+            continue
+        if key not in RESUME_CHANGES:
+            raise ParameterError(
+                f"{run_dir} resumes a run started with {key}={started!r}; only --epochs and "
+                f"{', '.join(RESUME_CHANGES[1:])} can change when resuming, not {key}={value!r}; "
+                "use another --run-dir")
+        resumed[key] = value
+        if key != "epochs":
+            changes.append({"after_epoch": finished_epochs(run_dir), "key": key, "from": started, "to": value})
+    if changes:
+        resumed["changes"] = list(resumed.get("changes", [])) + changes
+    return resumed
+
+
 def train(method, data_dir, run_dir=None, preset="default", source=None, target=None,
           progress=True, strategy="default", **overrides):
     """Train ``method`` on the NSynth-layout dataset at ``data_dir``.
@@ -136,23 +182,7 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
             raise ParameterError(
                 f"{run_dir} holds a {saved['config']['method']} run; use another --run-dir for {method}"
             )
-        # Resume with the configuration the run started with; only the number
-        # of epochs may grow.  Any other setting that differs is refused, not
-        # silently dropped.
-        # A key the run's version did not have yet counts as its preset value.
-        preset_config = presets.resolve(method, saved["config"].get("preset", preset))
-        for key, value in overrides.items():
-            if key == "epochs" or value is None:
-                continue
-            started = saved["config"].get(key, preset_config.get(key))
-            if json.loads(json.dumps(value)) != started:
-                raise ParameterError(
-                    f"{run_dir} resumes a run started with {key}={started!r}; only --epochs can change "
-                    f"when resuming, not {key}={value!r}; use another --run-dir")
-        epochs = config["epochs"] if "epochs" in overrides and overrides["epochs"] else None
-        config = saved["config"]
-        if epochs:
-            config["epochs"] = epochs
+        config = resumed_config(run_dir, saved, method, preset, config, overrides)
         source, target = saved.get("source"), saved.get("target")
     keras.utils.set_random_seed(config.get("seed", 0))
     distribution = make_strategy(strategy)

@@ -234,11 +234,21 @@ def test_augmented_sources_train_against_their_rendered_images(dataset, tmp_path
                                         target="keyboard")[0]
     (noisy, clean), _ = next(iter(notes_only))
     assert np.abs(noisy.numpy() - clean.numpy()).max() > 0.01
-    # A run trains on them, and a bad level is refused before any folder is made.
-    result = train.train("cyclegan", dataset, run_dir=str(tmp_path / "run"), preset="tiny", source="flute",
-                         target="keyboard", progress=False, export_dir=str(tmp_path / "exported"),
+    # A run resumes with them (a setting a resumed run may change; config.json keeps when it did) and trains.
+    run_dir = str(tmp_path / "run")
+    train.train("cyclegan", dataset, run_dir=run_dir, preset="tiny", source="flute", target="keyboard",
+                progress=False, export_dir=str(tmp_path / "exported"))
+    result = train.train("cyclegan", dataset, run_dir=run_dir, preset="tiny", progress=False, epochs=2,
                          augment_gain_db=6.0, augment_noise_db=-50.0)
-    assert np.isfinite(result["history"]["cycle_loss"]).all()
+    assert len(result["history"]["cycle_loss"]) == 1 and np.isfinite(result["history"]["cycle_loss"]).all()
+    saved = train.load_config(run_dir)["config"]
+    assert (saved["epochs"], saved["augment_gain_db"], saved["augment_noise_db"]) == (2, 6.0, -50.0)
+    assert saved["changes"] == [{"after_epoch": 1, "key": "augment_gain_db", "from": 0.0, "to": 6.0},
+                                {"after_epoch": 1, "key": "augment_noise_db", "from": None, "to": -50.0}]
+    with pytest.raises(ParameterError, match="resumes a run started with lambda_pitch=0.0; only --epochs and "
+                                             "augment_gain_db"):
+        train.train("cyclegan", dataset, run_dir=run_dir, preset="tiny", progress=False, lambda_pitch=1.0)
+    # A bad level is refused before any folder is made.
     with pytest.raises(ParameterError, match="augment_noise_db must be None or a level below 0 dB"):
         train.train("cyclegan", dataset, run_dir=str(tmp_path / "bad"), preset="tiny", source="flute",
                     target="keyboard", progress=False, augment_noise_db=3.0)

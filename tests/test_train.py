@@ -103,10 +103,10 @@ def test_a_setting_newer_than_the_run_resumes_at_its_preset_value(dataset, tmp_p
     train.train("cgan", dataset, run_dir, preset="tiny", source="flute", target="keyboard", progress=False,
                 export_dir=str(tmp_path / "exported"))
     config = json.loads(open(os.path.join(run_dir, "config.json")).read())
-    del config["config"]["augment_gain_db"]  # as written before the setting existed
+    del config["config"]["lambda_energy"]  # as written before the setting existed
     open(os.path.join(run_dir, "config.json"), "w").write(json.dumps(config))
-    with pytest.raises(ParameterError, match=r"started with augment_gain_db=0\.0.*not augment_gain_db=6"):
-        train.train("cgan", dataset, run_dir, preset="tiny", progress=False, augment_gain_db=6.0, epochs=2)
-    again = train.train("cgan", dataset, run_dir, preset="tiny", progress=False, augment_gain_db=0.0, epochs=2,
+    with pytest.raises(ParameterError, match=r"started with lambda_energy=0\.0.*not lambda_energy=6"):
+        train.train("cgan", dataset, run_dir, preset="tiny", progress=False, lambda_energy=6.0, epochs=2)
+    again = train.train("cgan", dataset, run_dir, preset="tiny", progress=False, lambda_energy=0.0, epochs=2,
                         export_dir=str(tmp_path / "exported"))
     assert len(again["history"]["g_loss"]) == 1  # epoch 2 ran, resumed
