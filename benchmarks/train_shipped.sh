@@ -11,7 +11,7 @@
 #   faster       faster_flute_to_keyboard (v3, then v4: v3 fine-tuned with a banded energy constraint)
 #   cgan         cgan_flute_to_keyboard (the default model of `convert`)
 #   cyclegan     cyclegan_flute_to_keyboard and cyclegan_keyboard_to_flute (v1), then flute -> keyboard v2
-#                (all 256 rows, pitch anchor)
+#                (all 256 rows, pitch anchor), then v3 (v2's recipe averaged, continued with augmentation)
 #   phrases      cgan_flute_to_keyboard_phrases: 48 more melodies (64) for flute and keyboard, then
 #                the cgan run fine-tuned on them (init_from, energy constraint), then fine-tuned
 #                again at a quarter of the learning rate with a weight average (v6, 8 epochs,
@@ -109,8 +109,17 @@ for step in $STEPS; do
         --set export_dir="$RUNS/cyclegan-256-pitch-export"
       soundtransform export "$RUNS/cyclegan-256-pitch/generator_flute_to_keyboard_best.keras" \
         --name cyclegan_flute_to_keyboard --models-dir "$MODELS"
-      # Not shipped (twenty-second session): the same with --set ema_decay=0.998 and --epochs 16 gives
-      # 72.1 % of test flutes (v2 73.4 %) at 2.16 dB (v2 2.69) without depending on one lucky epoch.
+      # v3 (twenty-third session, shipped): the same recipe with a weight average (ema_decay=0.998) for
+      # 16 epochs (72.1 % of test flutes), then a copy of that run continued 6 epochs with the flutes
+      # augmented (gain +-6 dB, noise -70 to -50 dB; a resumed run may take new augmentation settings),
+      # its last epoch (22): 78.4 %. About 2 h (16 x 5 min, then 6 x 5-6 min).
+      train cyclegan-256-ema cyclegan --set freq_bins=256 --set lambda_pitch=1.0 --set ema_decay=0.998 \
+        --epochs 16 --set export_dir="$RUNS/cyclegan-256-ema-export"
+      [ -d "$RUNS/cyclegan-256-aug" ] || cp -r "$RUNS/cyclegan-256-ema" "$RUNS/cyclegan-256-aug"
+      train cyclegan-256-aug cyclegan --epochs 22 --set augment_gain_db=6 --set augment_noise_db=-50 \
+        --set export_dir="$RUNS/cyclegan-256-aug-export"
+      soundtransform export "$RUNS/cyclegan-256-aug/generator_flute_to_keyboard.keras" \
+        --name cyclegan_flute_to_keyboard --models-dir "$MODELS"
       ;;
     phrases)
       # Rendered after `cgan`: the shipped v4 trained on the first 16 melodies only.
