@@ -105,7 +105,7 @@ def finished_epochs(run_dir):
         return 0
 
 
-def resumed_config(run_dir, saved, method, preset, config, overrides):
+def resumed_config(run_dir, saved, method, preset, overrides):
     """The configuration a run resumes with: the one it started with, plus `RESUME_CHANGES` from
     ``overrides``; any other setting that differs is refused (`ParameterError`), not silently dropped.
 
@@ -182,7 +182,7 @@ def train(method, data_dir, run_dir=None, preset="default", source=None, target=
             raise ParameterError(
                 f"{run_dir} holds a {saved['config']['method']} run; use another --run-dir for {method}"
             )
-        config = resumed_config(run_dir, saved, method, preset, config, overrides)
+        config = resumed_config(run_dir, saved, method, preset, overrides)
         source, target = saved.get("source"), saved.get("target")
     keras.utils.set_random_seed(config.get("seed", 0))
     distribution = make_strategy(strategy)
