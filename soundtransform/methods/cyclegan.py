@@ -270,7 +270,7 @@ def make_datasets(root, config, source=None, target=None):
     check_pitch_width(config["pitch_width"])
     cgan.check_ema_decay(config.get("ema_decay"))
     cgan.check_decay_from(config.get("decay_from"))
-    cgan.check_augment(config)
+    gain, noise = cgan.check_augment(config)
     if config.get("init_from"):
         init_files(config["init_from"], source, target)
     cgan.check_validation_sounds(root, source, config)
@@ -288,7 +288,8 @@ def make_datasets(root, config, source=None, target=None):
                                                                              source_phrases)):
             found[split] = (cgan.split_sounds(find, root, split, source, config["source_instruments"])
                             if use in (wanted, "both") else [])
-    train = _unpaired(sources["train"], targets, config, source_phrases["train"], target_phrases, augment=True)
+    train = _unpaired(sources["train"], targets, config, source_phrases["train"], target_phrases,
+                      augment=gain > 0 or noise is not None)
     valid = None
     if sources["valid"] or source_phrases["valid"]:
         valid = _unpaired(sources["valid"], targets, config, source_phrases["valid"], target_phrases)
@@ -319,13 +320,11 @@ def _unpaired(x_notes, y_notes, config, x_phrases=(), y_phrases=(), augment=Fals
 def _images(notes, phrase_list, config, seed, augment=False):
     """One side's images, shuffled and repeated: ``(dataset, clips per pass)``.
 
-    ``augment`` with an augmentation configured: each element is
+    ``augment`` (an augmentation is configured): each element is
     ``(augmented image, image)`` (`make_datasets`).
     """
     from soundtransform import data, phrases
 
-    gain, noise = cgan.check_augment(config)
-    augment = augment and (gain > 0 or noise is not None)
     notes_only = config.get("augment_on", "all") == "notes"
     shape = (config["freq_bins"], config["frames"])
     parts = []
