@@ -290,19 +290,24 @@ def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, 
 @click.option("--overlap", default=None, type=click.IntRange(min=0), help="Window overlap in frames [default: frames/4].")
 @click.option("--upper-bins", default=None,
               help="Rows above the model's freq_bins: silent or source (the input's own) [default: silent].")
+@click.option("--input-peak-db", default=None, metavar="DB|none",
+              help="Level matching: each input's peak is moved to DB dBFS for conversion and back after; "
+                   "none converts inputs as they are [default: -19].")
 @click.option("--models-dir", default=None, type=click.Path(file_okay=False),
               help="Export folder [default: $SOUNDTRANSFORM_MODELS or exported_models/].")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Extra metadata to record.")
-def export_command(run, name, phase, n_iter, overlap, upper_bins, models_dir, settings):
+def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db, models_dir, settings):
     """Export a trained generator as the next version of a TF Serving model.
 
     RUN_DIR_OR_CHECKPOINT is a training run folder (its config.json and
     generator .keras file) or a generator .keras file.
     """
-    from soundtransform.export import export_run
+    from soundtransform.export import DEFAULT_INPUT_PEAK_DB, check_input_peak_db, export_run
 
+    input_peak_db = DEFAULT_INPUT_PEAK_DB if input_peak_db is None else check_input_peak_db(input_peak_db)
     path = export_run(run, name=name, base_dir=models_dir, metadata=_parse_settings(settings),
-                      phase=phase, n_iter=n_iter, overlap=overlap, upper_bins=upper_bins)
+                      phase=phase, n_iter=n_iter, overlap=overlap, upper_bins=upper_bins,
+                      input_peak_db=input_peak_db)
     click.echo(f"exported {path}")
 
 

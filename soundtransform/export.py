@@ -5,6 +5,7 @@ wraps it, with the whole audio front end, into one TensorFlow graph that TF
 Serving (or any TensorFlow, with no project code) runs on raw audio::
 
     waveform [batch, samples], 16 kHz
+      -> each clip scaled so its peak is at ``input_peak_db`` dBFS (optional)
       -> centred STFT, log-magnitude image in [-1, 1]         (audio.py)
       -> lowest ``freq_bins`` rows, padded and cut into windows of ``frames``
          frames that overlap by ``overlap`` frames
@@ -12,6 +13,7 @@ Serving (or any TensorFlow, with no project code) runs on raw audio::
       -> windows cross-faded back together (raised-cosine ramps)
       -> rows above ``freq_bins``: the input's own, or silent
       -> inversion with the source phase or Griffin-Lim       (audio.py)
+      -> the scaling undone, so the output is as loud as the input was
     waveform [batch, samples], same length
 
 Only TensorFlow ops are used (no tensorflow-io), so TF Serving runs it.  The
@@ -62,6 +64,11 @@ UPPER_BINS = ("source", "silent")
 # Measured (benchmarks/bench_convert.py, README "Rows above freq_bins"): silence is
 # closer to the real target over the whole upper band, in both directions.
 DEFAULT_UPPER_BINS = "silent"
+# The image is absolute dB (`audio.amplitude_to_image`), so a generator sees a soft
+# note differently from a loud one; the models convert loud notes best (README
+# "Input level"). Each clip's peak is moved here before conversion, and back after.
+DEFAULT_INPUT_PEAK_DB = -19.0
+MAX_LEVEL_GAIN_DB = 60.0  # a clip nearer silence than this is scaled by this much at most
 MAX_WINDOW_BATCH = 8  # windows through the generator at once, bounds memory on long inputs
 _STALE_SECONDS = 3600  # a hidden .part folder this old is a killed export's leftover
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -272,7 +279,8 @@ def crossfade_weights(frames, overlap):
 
 
 def build_serving_module(generator, phase="source", n_iter=32, overlap=None,
-                         upper_bins=DEFAULT_UPPER_BINS, freq_bins=None, frames=None):
+                         upper_bins=DEFAULT_UPPER_BINS, freq_bins=None, frames=None,
+                         input_peak_db=DEFAULT_INPUT_PEAK_DB):
     """Wrap ``generator`` and the audio front end into a `tf.Module` with both signatures.
 
     Parameters
@@ -293,6 +301,12 @@ def build_serving_module(generator, phase="source", n_iter=32, overlap=None,
         input's own magnitudes (keeps the input's brightness, and its timbre).
     freq_bins, frames : int, optional
         Needed only when the generator's input shape leaves them open.
+    input_peak_db : float or None
+        Level matching: each waveform is scaled so its peak sits at this many
+        dBFS before conversion (by at most `MAX_LEVEL_GAIN_DB` either way), and
+        the output is scaled back, so it keeps the input's loudness.  ``None``:
+        the waveform as it is (every export before this setting existed).
+        ``transform_images`` takes images as they are either way.
 
     Returns
     -------
@@ -318,11 +332,27 @@ def build_serving_module(generator, phase="source", n_iter=32, overlap=None,
         raise ParameterError(f"overlap {overlap} frames is out of range; use 0 .. {frames // 2} (frames // 2)")
     if int(n_iter) < 0:
         raise ParameterError(f"n_iter {n_iter} must be >= 0")
+    input_peak_db = check_input_peak_db(input_peak_db)
     settings = dict(phase=phase, n_iter=int(n_iter), overlap=int(overlap), upper_bins=upper_bins,
+                    input_peak_db=input_peak_db,
                     freq_bins=freq_bins, frames=frames, max_window_batch=MAX_WINDOW_BATCH,
                     sample_rate=audio.SAMPLE_RATE, n_fft=audio.N_FFT, hop_length=audio.HOP_LENGTH,
                     db_floor=audio.DB_FLOOR, max_seconds=audio.MAX_SECONDS)
     return _build_module(generator, settings)
+
+
+def check_input_peak_db(value):
+    """``value`` as a float in (-100, 0] dBFS, or None ("none" too): the level matching's target peak."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"input_peak_db must be a level in dBFS (e.g. -19) or none, not {value!r}") from None
+    if not -100.0 < value <= 0.0:
+        raise ParameterError(f"input_peak_db {value:g} dBFS is out of range; use a level above -100 and at most 0, "
+                             "or none")
+    return value
 
 
 def _generator_shape(generator, freq_bins=None, frames=None):
@@ -423,6 +453,8 @@ def _transform_waveform(waveform, generator, weights, s):
     from soundtransform import audio
 
     samples = tf.shape(waveform)[1]
+    gain = _level_gain(waveform, s.get("input_peak_db"))
+    waveform = waveform * gain
     # A hop of zeros at the end puts every sample under two frames; without it the
     # last (samples % HOP_LENGTH) samples would come back at the wrong gain.
     waveform = tf.pad(waveform, [[0, 0], [0, audio.HOP_LENGTH]])
@@ -434,7 +466,23 @@ def _transform_waveform(waveform, generator, weights, s):
         image = tf.concat([image, full[:, s["freq_bins"]:]], axis=1)
     out = audio.image_to_waveform(image, samples + audio.HOP_LENGTH, phase=s["phase"],
                                   source_phase=source_phase, n_iter=s["n_iter"])
-    return tf.ensure_shape(out[:, :samples], [None, None])
+    return tf.ensure_shape(out[:, :samples] / gain, [None, None])
+
+
+def _level_gain(waveform, input_peak_db):
+    """``[batch, 1]``: the factor that puts each waveform's peak at ``input_peak_db`` dBFS (1 for None).
+
+    Bounded to `MAX_LEVEL_GAIN_DB` either way, so a silent clip stays silent
+    rather than having its last bit raised to the target level.
+    """
+    import tensorflow as tf
+
+    if input_peak_db is None:
+        return tf.ones([tf.shape(waveform)[0], 1], tf.float32)
+    peak = tf.reduce_max(tf.abs(waveform), axis=1, keepdims=True)
+    bound = 10.0 ** (MAX_LEVEL_GAIN_DB / 20.0)
+    gain = 10.0 ** (input_peak_db / 20.0) / tf.maximum(peak, 1e-30)
+    return tf.clip_by_value(gain, 1.0 / bound, bound)
 
 
 def _windowed(images, generator, weights, s):
@@ -482,7 +530,7 @@ def _generate(windows, generator, s):
 
 
 def export_generator(generator, name, metadata=None, base_dir=None, phase="source", n_iter=32,
-                     overlap=None, upper_bins=DEFAULT_UPPER_BINS):
+                     overlap=None, upper_bins=DEFAULT_UPPER_BINS, input_peak_db=DEFAULT_INPUT_PEAK_DB):
     """Export ``generator`` as the next version of model ``name``.
 
     Parameters
@@ -498,7 +546,7 @@ def export_generator(generator, name, metadata=None, base_dir=None, phase="sourc
         ``freq_bins``/``frames`` here are used if the generator leaves them open.
     base_dir : str, optional
         Default `models_dir` (tests should pass a temporary folder).
-    phase, n_iter, overlap, upper_bins
+    phase, n_iter, overlap, upper_bins, input_peak_db
         See `build_serving_module`; fixed at export time, stored in the metadata.
 
     Returns
@@ -514,7 +562,7 @@ def export_generator(generator, name, metadata=None, base_dir=None, phase="sourc
     base_dir = os.path.abspath(base_dir or models_dir())
     module = build_serving_module(generator, phase=phase, n_iter=n_iter, overlap=overlap,
                                   upper_bins=upper_bins, freq_bins=metadata.get("freq_bins"),
-                                  frames=metadata.get("frames"))
+                                  frames=metadata.get("frames"), input_peak_db=input_peak_db)
     model_dir = os.path.join(base_dir, name)
     _remove_stale_parts(model_dir)
     found = versions(model_dir)
@@ -733,6 +781,8 @@ def describe(entry, default=None):
             f"image {md.get('freq_bins')}x{md.get('frames')}, overlap {md.get('overlap')} frames; "
             f"phase {md.get('phase')}" + (f" ({md.get('n_iter')} iterations)" if md.get("phase") == "griffin-lim" else "")
             + f"; rows above: {md.get('upper_bins')}"
+            + (f"; inputs scaled to a {md['input_peak_db']:g} dBFS peak"
+               if isinstance(md.get("input_peak_db"), (int, float)) else "; inputs as they are")
         )
         if md.get("preset"):
             lines.append(f"  preset {md['preset']}")

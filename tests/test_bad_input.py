@@ -143,6 +143,24 @@ def test_usage_errors(models, tmp_path, dataset):
                            "unknown SoundFont")
 
 
+def test_export_input_peak_db_is_checked(tmp_path):
+    path = str(tmp_path / "generator.keras")
+    tiny_generator().save(path)
+    models = tmp_path / "m"
+    for bad in ("3", "loud"):
+        assert_one_line_error(run_cli("export", path, "--name", "t", "--models-dir", models, "--input-peak-db", bad),
+                              2, "input_peak_db")
+    assert not (models / "t").exists()
+    result = run_cli("export", path, "--name", "t", "--models-dir", models, "--input-peak-db", "none")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert export.read_metadata(str(models / "t" / "1"))["input_peak_db"] is None
+    result = run_cli("export", path, "--name", "t", "--models-dir", models)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert export.read_metadata(str(models / "t" / "2"))["input_peak_db"] == export.DEFAULT_INPUT_PEAK_DB
+    listed = run_cli("models", "--models-dir", models)
+    assert "inputs scaled to a" in listed.stdout, listed.stdout
+
+
 def test_wrong_kind_of_model(tmp_path):
     import keras
 

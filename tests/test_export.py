@@ -64,6 +64,7 @@ def test_versions_layout_metadata_and_config(exported):
     assert meta["method"] == "test" and meta["source"] == "flute" and meta["version"] == 2
     assert (meta["phase"], meta["freq_bins"], meta["frames"], meta["overlap"]) == ("source", 32, 32, OVERLAP)
     assert meta["upper_bins"] == export.DEFAULT_UPPER_BINS
+    assert meta["input_peak_db"] == export.DEFAULT_INPUT_PEAK_DB
     assert export.read_metadata(exported["gl"])["phase"] == "griffin-lim"
     config = open(os.path.join(base, "models.config")).read()
     for name in ("tiny", "tiny_gl"):
@@ -124,7 +125,8 @@ def test_saved_model_cli_lists_signatures(exported):
 def test_short_clip_matches_eager_pipeline(exported, upper_bins):
     """The graph equals audio.py + generator + audio.py written out by hand (one window)."""
     y = note_like(0.4)
-    module = export.build_serving_module(exported["generator"], overlap=OVERLAP, upper_bins=upper_bins)
+    module = export.build_serving_module(exported["generator"], overlap=OVERLAP, upper_bins=upper_bins,
+                                         input_peak_db=None)
     got = module.serving_default(y[None])["waveform"].numpy()[0]
     image, phase = audio.waveform_to_image(np.pad(y, [0, audio.HOP_LENGTH]))
     frames = image.shape[1]
@@ -148,8 +150,12 @@ def test_identity_generator_reproduces_input(notes, seconds):
 
 
 def test_long_input_equals_window_by_window():
-    """Away from the cross-fades, one long call is exactly each window converted alone."""
-    module = export.build_serving_module(tiny_generator(seed=3), overlap=OVERLAP)
+    """Away from the cross-fades, one long call is exactly each window converted alone.
+
+    Without level matching: with it, each window alone would be scaled to its
+    own peak, the long input to the loudest window's.
+    """
+    module = export.build_serving_module(tiny_generator(seed=3), overlap=OVERLAP, input_peak_db=None)
     hop = FRAMES - OVERLAP
     y = note_like(3.0)
     long = module.serving_default(y[None])["waveform"].numpy()[0]
@@ -163,6 +169,46 @@ def test_long_input_equals_window_by_window():
         lo = (OVERLAP + margin) * audio.HOP_LENGTH
         hi = (FRAMES - OVERLAP - margin) * audio.HOP_LENGTH
         assert np.max(np.abs(long[start + lo: start + hi] - alone[lo:hi])) <= 1e-4, f"window {k}"
+
+
+def test_level_matching_converts_every_gain_alike():
+    """A clip at any level converts as it would at input_peak_db dBFS, then comes back at its own level."""
+    generator = tiny_generator(seed=3)
+    matched = export.build_serving_module(generator, overlap=OVERLAP, input_peak_db=-19.0)
+    as_is = export.build_serving_module(generator, overlap=OVERLAP, input_peak_db=None)
+    assert matched.settings["input_peak_db"] == -19.0 and as_is.settings["input_peak_db"] is None
+    y = note_like(1.5)
+    y = (y * 10 ** (-19.0 / 20) / np.max(np.abs(y))).astype(np.float32)  # its peak at -19 dBFS already
+
+    def run(module, x):
+        return module.serving_default(x[None])["waveform"].numpy()[0]
+
+    reference = run(as_is, y)
+    np.testing.assert_allclose(run(matched, y), reference, atol=1e-5)
+    for gain_db in (-30.0, -12.0, 15.0):
+        k = np.float32(10 ** (gain_db / 20))
+        out = run(matched, k * y)
+        assert np.max(np.abs(out / k - reference)) <= 2e-4 * np.max(np.abs(reference)), gain_db
+        # Without it the generator sees another image: the reason level matching exists.
+        assert np.max(np.abs(run(as_is, k * y) / k - reference)) > 0.05 * np.max(np.abs(reference)), gain_db
+    # A batch: each clip scaled to its own peak.
+    both = matched.serving_default(np.stack([y, 0.1 * y]))["waveform"].numpy()
+    np.testing.assert_allclose(both[1] / 0.1, both[0], atol=2e-4 * np.max(np.abs(reference)))
+    # Silence is not raised to the target level: the gain is bounded by MAX_LEVEL_GAIN_DB, and
+    # whatever the generator makes of it comes back that much quieter (below -80 dBFS).
+    silence = np.zeros(8000, np.float32)
+    assert np.max(np.abs(run(matched, silence))) < 1e-4
+    assert np.max(np.abs(run(matched, silence))) < np.max(np.abs(run(as_is, silence)))
+
+
+def test_input_peak_db_is_checked():
+    assert export.check_input_peak_db("none") is None and export.check_input_peak_db(" None ") is None
+    assert export.check_input_peak_db("-12.5") == -12.5 and export.check_input_peak_db(0) == 0.0
+    for bad in ("loud", 3, -100, float("nan")):
+        with pytest.raises(ParameterError, match="input_peak_db"):
+            export.check_input_peak_db(bad)
+    with pytest.raises(ParameterError, match="input_peak_db"):
+        export.build_serving_module(tiny_generator(), input_peak_db=6)
 
 
 def test_bad_tensors_are_rejected(exported):
