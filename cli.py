@@ -285,8 +285,8 @@ def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, 
 @cli.command("export")
 @click.argument("run", metavar="RUN_DIR_OR_CHECKPOINT", type=click.Path())
 @click.option("--name", default=None, help="Model name [default: METHOD_SOURCE_to_TARGET from the run].")
-@click.option("--phase", default="source", show_default=True, help="Inversion: source or griffin-lim.")
-@click.option("--griffin-lim-iters", "n_iter", default=32, show_default=True, type=click.IntRange(min=0))
+@click.option("--phase", default=None, help="Inversion: source or griffin-lim [default: source].")
+@click.option("--griffin-lim-iters", "n_iter", default=None, type=click.IntRange(min=0), help="[default: 32]")
 @click.option("--overlap", default=None, type=click.IntRange(min=0), help="Window overlap in frames [default: frames/4].")
 @click.option("--upper-bins", default=None,
               help="Rows above the model's freq_bins: silent or source (the input's own) [default: silent].")
@@ -300,14 +300,16 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db,
     """Export a trained generator as the next version of a TF Serving model.
 
     RUN_DIR_OR_CHECKPOINT is a training run folder (its config.json and
-    generator .keras file) or a generator .keras file.
+    generator .keras file), a generator .keras file, or an exported version
+    folder (NAME/VERSION: exported again as the next version, keeping its
+    metadata and the settings not given here).
     """
-    from soundtransform.export import DEFAULT_INPUT_PEAK_DB, check_input_peak_db, export_run
+    from soundtransform.export import check_input_peak_db, export_run
 
-    input_peak_db = DEFAULT_INPUT_PEAK_DB if input_peak_db is None else check_input_peak_db(input_peak_db)
-    path = export_run(run, name=name, base_dir=models_dir, metadata=_parse_settings(settings),
-                      phase=phase, n_iter=n_iter, overlap=overlap, upper_bins=upper_bins,
-                      input_peak_db=input_peak_db)
+    options = dict(phase=phase, n_iter=n_iter, overlap=overlap, upper_bins=upper_bins)
+    if input_peak_db is not None:
+        options["input_peak_db"] = check_input_peak_db(input_peak_db)
+    path = export_run(run, name=name, base_dir=models_dir, metadata=_parse_settings(settings), **options)
     click.echo(f"exported {path}")
 
 

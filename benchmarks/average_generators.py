@@ -122,7 +122,8 @@ def main(argv=None):
     version_dir = export.export_generator(
         gen_a, args.name, metadata, base_dir=args.base_dir, phase=meta_a.get("phase", "source"),
         n_iter=meta_a.get("n_iter", 32), overlap=meta_a.get("overlap"),
-        upper_bins=meta_a.get("upper_bins", export.DEFAULT_UPPER_BINS))
+        upper_bins=meta_a.get("upper_bins", export.DEFAULT_UPPER_BINS),
+        input_peak_db=meta_a.get("input_peak_db", export.DEFAULT_INPUT_PEAK_DB))
     print(version_dir)
 
 

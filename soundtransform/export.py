@@ -728,6 +728,12 @@ def _read_run_info(run_dir):
         return json.load(f)
 
 
+# What `export_generator` writes itself; a re-exported version's metadata keeps everything else.
+_EXPORT_KEYS = ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db", "freq_bins", "frames",
+                "max_window_batch", "sample_rate", "n_fft", "hop_length", "db_floor", "max_seconds", "name",
+                "version", "format", "created", "tensorflow", "signatures")
+
+
 def export_run(path, name=None, base_dir=None, metadata=None, **options):
     """Re-export a trained run: ``RUN_DIR`` (or a ``.keras`` generator) -> a new version.
 
@@ -735,7 +741,18 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
     preset, data, the whole configuration), ``RUN_DIR/metrics.json`` if
     present, then ``metadata``.
     ``name`` defaults to ``METHOD_SOURCE_to_TARGET``.
+
+    ``path`` may also be an exported version folder (``NAME/VERSION``): its
+    generator is exported again as the next version of ``name`` (default: its
+    own name), with its metadata, and its export settings except those given
+    in ``options`` (`export_generator`'s ``phase``, ``n_iter``, ``overlap``,
+    ``upper_bins``, ``input_peak_db``). A version exported before
+    ``input_peak_db`` existed gets `DEFAULT_INPUT_PEAK_DB` unless one is given.
+    Options that are None are left to the defaults (or the version's own).
     """
+    options = {k: v for k, v in options.items() if v is not None or k == "input_peak_db"}
+    if os.path.isfile(os.path.join(os.fspath(path), "saved_model.pb")):
+        return _reexport_version(os.fspath(path), name, base_dir, metadata, options)
     generator_path, run = find_run_generator(path)
     config = run.get("config", {})
     info = {k: config[k] for k in ("method", "preset", "freq_bins", "frames") if k in config}
@@ -763,6 +780,23 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
         name = f"{info['method']}_{info['source']}_to_{info['target']}"
     generator = load_generator(generator_path)
     return export_generator(generator, name, info, base_dir=base_dir, **options)
+
+
+def _reexport_version(version_dir, name, base_dir, metadata, options):
+    old = read_metadata(version_dir)
+    generator_path = os.path.join(version_dir, "assets", GENERATOR_ASSET)
+    if not os.path.isfile(generator_path):
+        raise DataError(f"{version_dir} was exported without its generator; export its run folder instead")
+    info = {k: v for k, v in old.items() if k not in _EXPORT_KEYS}
+    info.update({k: old[k] for k in ("freq_bins", "frames") if k in old})
+    info["reexported_from"] = {"name": old.get("name"), "version": old.get("version"),
+                               "created": old.get("created")}
+    info.update(metadata or {})
+    for key in ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db"):
+        if key not in options and key in old:
+            options[key] = old[key]
+    return export_generator(load_generator(generator_path), name or old.get("name"), info,
+                            base_dir=base_dir, **options)
 
 
 def describe(entry, default=None):

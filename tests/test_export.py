@@ -330,3 +330,39 @@ def test_export_run_dir_and_models_cli(tmp_path):
     assert "cycle_loss 0.25" in listing.stdout and "phase source" in listing.stdout
     bad = run_cli("export", tmp_path / "nothing.keras", "--models-dir", models)
     assert bad.returncode != 0 and bad.stderr.startswith("Error:") and "Traceback" not in bad.stderr
+
+
+def test_exported_version_reexports_with_its_metadata_and_settings(tmp_path):
+    """An export from before level matching becomes the next version with it, the rest kept."""
+    from conftest import run_cli
+
+    base = str(tmp_path / "models")
+    generator = tiny_generator(seed=5)
+    meta = {"method": "cgan", "source": "flute", "target": "keyboard", "metrics": {"loss": 0.5},
+            "training_data": {"train_notes": 12}}
+    old = export.export_generator(generator, "tiny", meta, base_dir=base, overlap=OVERLAP, upper_bins="source",
+                                  input_peak_db=None)
+    assert export.read_metadata(old)["input_peak_db"] is None  # chosen: a re-export would keep it
+    path = os.path.join(old, "assets", export.METADATA_FILE)  # as the exports before the setting wrote it
+    written = json.load(open(path))
+    del written["input_peak_db"]
+    with open(path, "w") as f:
+        json.dump(written, f)
+    result = run_cli("export", old, "--models-dir", base, "--set", "why=level matching")
+    assert result.returncode == 0, result.stderr[-2000:]
+    new = os.path.join(base, "tiny", "2")
+    before, after = export.read_metadata(old), export.read_metadata(new)
+    for key in ("method", "source", "target", "metrics", "training_data", "overlap", "upper_bins", "phase",
+                "freq_bins", "frames"):
+        assert after[key] == before[key], key
+    assert "input_peak_db" not in before and after["input_peak_db"] == export.DEFAULT_INPUT_PEAK_DB
+    assert after["reexported_from"]["version"] == 1 and after["why"] == "level matching"
+    y = (0.3 * note_like(1.2)).astype(np.float32)
+    own = export.build_serving_module(generator, overlap=OVERLAP, upper_bins="source")
+    served = tf.saved_model.load(new).signatures["serving_default"](waveform=tf.constant(y[None]))["waveform"]
+    np.testing.assert_allclose(served.numpy()[0], own.serving_default(y[None])["waveform"].numpy()[0], atol=1e-5)
+    # Given settings win over the version's own; a version re-exported keeps its level.
+    third = export.export_run(new, base_dir=base, phase="griffin-lim", n_iter=2, input_peak_db=-12.0)
+    assert (export.read_metadata(third)["phase"], export.read_metadata(third)["input_peak_db"]) == ("griffin-lim", -12.0)
+    fourth = export.export_run(third, name="copy", base_dir=base)
+    assert export.read_metadata(fourth)["input_peak_db"] == -12.0 and fourth == os.path.join(base, "copy", "1")
