@@ -38,6 +38,7 @@ IMAGE_FRAMES = 256  # frames of one model window, 4.08 s
 NOTE_SECONDS = 4.0
 DB_FLOOR = -80.0  # dB re full-scale sine
 SILENCE_DB = -80.0  # a file whose peak is below this is called silent
+MAX_LEVEL_GAIN_DB = 60.0  # `level_gain` scales a clip by this much at most, either way
 MAX_SECONDS = 20 * 60  # longer inputs are refused before they are read
 
 PHASES = ("source", "griffin-lim")
@@ -220,6 +221,24 @@ def as_written(y, subtype="PCM_16"):
     sf.write(buffer, _writable(y, subtype), SAMPLE_RATE, format="WAV", subtype=subtype)
     buffer.seek(0)
     return sf.read(buffer, dtype="float32")[0]
+
+
+def level_gain(waveform, peak_db):
+    """The factor that puts each waveform's peak at ``peak_db`` dBFS: ``[..., 1]`` for ``[..., samples]``.
+
+    Level matching: the image is absolute dB, so a generator sees a soft note
+    differently from the same note played louder.  ``None`` gives 1.  The
+    factor is bounded to `MAX_LEVEL_GAIN_DB` either way, so a silent clip stays
+    silent rather than having its last bit raised to ``peak_db``.
+    """
+    import tensorflow as tf
+
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    if peak_db is None:
+        return tf.ones_like(waveform[..., :1])
+    peak = tf.reduce_max(tf.abs(waveform), axis=-1, keepdims=True)
+    bound = 10.0 ** (MAX_LEVEL_GAIN_DB / 20.0)
+    return tf.clip_by_value(10.0 ** (float(peak_db) / 20.0) / tf.maximum(peak, 1e-30), 1.0 / bound, bound)
 
 
 def peak_db(y):

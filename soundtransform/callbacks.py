@@ -103,7 +103,7 @@ class SelectByJudge(keras.callbacks.Callback):
     """
 
     def __init__(self, waveforms, target, generator, save, path, freq_bins, frames, phase="source",
-                 judge=None, log_dir=None, batch_size=16, name="target", note_lists=None):
+                 judge=None, log_dir=None, batch_size=16, name="target", note_lists=None, peak_db=None):
         super().__init__()
         from soundtransform import data, evaluate
 
@@ -116,6 +116,7 @@ class SelectByJudge(keras.callbacks.Callback):
         self.path = path
         self.freq_bins = freq_bins
         self.phase = phase
+        self.peak_db = peak_db
         self.judge = evaluate.load_judge(judge)
         self.note_lists = list(note_lists) if note_lists is not None else [None] * len(waveforms)
         has_windows = any(n is not None for n in self.note_lists)
@@ -130,7 +131,8 @@ class SelectByJudge(keras.callbacks.Callback):
         # A best judged another way (phrase windows, or floats before translations were judged as written
         # WAV files) is not compared against: its score means something else.
         if self.best is not None and (self.best.get("phrase_windows") != self.windows_judged
-                                      or self.best.get("judged_from") != JUDGED_FROM):
+                                      or self.best.get("judged_from") != JUDGED_FROM
+                                      or self.best.get("input_peak_db") != self.peak_db):
             self.best = None
 
     @staticmethod
@@ -148,7 +150,11 @@ class SelectByJudge(keras.callbacks.Callback):
         samples = self.waveforms.shape[1]
         out = []
         for start in range(0, len(self.waveforms), self.batch_size):
-            image, phase = audio.waveform_to_image(self.waveforms[start:start + self.batch_size], self.freq_bins)
+            chunk = self.waveforms[start:start + self.batch_size]
+            # Level matching, as the export does (`audio.level_gain`); the judge hears no level, so
+            # the outputs are not scaled back.
+            chunk = chunk * audio.level_gain(chunk, self.peak_db).numpy()
+            image, phase = audio.waveform_to_image(chunk, self.freq_bins)
             generated = generator(image, training=False)
             out.append(audio.image_to_waveform(generated, samples, phase=self.phase, source_phase=phase).numpy())
         return audio.as_written(np.concatenate(out))
@@ -192,7 +198,7 @@ class SelectByJudge(keras.callbacks.Callback):
                 os.remove(self.path + ".json")
             self.save(generator, self.path)
             self.best = {"epoch": epoch + 1, "val_judged_target": judged, "val_target_probability": probability,
-                         "judged_from": JUDGED_FROM}
+                         "judged_from": JUDGED_FROM, "input_peak_db": self.peak_db}
             if self.windows_judged is not None:
                 self.best["phrase_windows"] = self.windows_judged
             write_text(self.path + ".json", json.dumps(self.best, indent=1))

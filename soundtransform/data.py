@@ -263,11 +263,13 @@ def pair_notes(sources, targets, max_targets=None, seed=0):
 # ----------------------------------------------------------------- tf.data
 
 
-def decode_wav(path, samples):
+def decode_wav(path, samples, peak_db=None):
     """Read a WAV file inside a tf.data pipeline as mono float32 at 16 kHz.
 
     Uses TensorFlow's own WAV decoder; files at another rate are resampled with
     tensorflow-io, which is what it earns its place in the stack for.
+    ``peak_db``: scaled so its peak is at that many dBFS (`audio.level_gain`,
+    as an export's level matching scales what it converts); None: as written.
 
     Returns
     -------
@@ -297,10 +299,15 @@ def decode_wav(path, samples):
 
     y = tf.cond(tf.equal(rate, SAMPLE_RATE), lambda: y, _resample)
     y = y[:samples]
-    return tf.pad(y, [[0, samples - tf.shape(y)[0]]])
+    y = tf.pad(y, [[0, samples - tf.shape(y)[0]]])
+    if peak_db is None:
+        return y
+    from soundtransform.audio import level_gain
+
+    return y * level_gain(y, peak_db)
 
 
-def image_dataset(paths, labels=None, freq_bins=None, frames=None, cache=True):
+def image_dataset(paths, labels=None, freq_bins=None, frames=None, cache=True, peak_db=None):
     """A tf.data pipeline of spectrogram images of WAV files.
 
     Parameters
@@ -312,6 +319,8 @@ def image_dataset(paths, labels=None, freq_bins=None, frames=None, cache=True):
         Image size (defaults: `audio.N_FREQ` x `audio.IMAGE_FRAMES`).
     cache : bool or str
         Cache images after the first pass, in memory (``True``) or in a file.
+    peak_db : float, optional
+        Each file scaled so its peak is at that many dBFS (`decode_wav`).
 
     Returns
     -------
@@ -330,7 +339,7 @@ def image_dataset(paths, labels=None, freq_bins=None, frames=None, cache=True):
         raise DataError(f"{len(missing)} note files are missing, e.g. {missing[0]}")
 
     def to_image(path):
-        image, _ = audio.waveform_to_image(decode_wav(path, samples), freq_bins)
+        image, _ = audio.waveform_to_image(decode_wav(path, samples, peak_db), freq_bins)
         return tf.ensure_shape(image, [freq_bins, frames, 1])
 
     ds = tf.data.Dataset.from_tensor_slices(list(paths))

@@ -64,11 +64,9 @@ UPPER_BINS = ("source", "silent")
 # Measured (benchmarks/bench_convert.py, README "Rows above freq_bins"): silence is
 # closer to the real target over the whole upper band, in both directions.
 DEFAULT_UPPER_BINS = "silent"
-# The image is absolute dB (`audio.amplitude_to_image`), so a generator sees a soft
-# note differently from a loud one; the models convert loud notes best (README
-# "Input level"). Each clip's peak is moved here before conversion, and back after.
+# Level matching (`audio.level_gain`): each clip's peak is moved to this many dBFS
+# before conversion, and back after.
 DEFAULT_INPUT_PEAK_DB = -19.0
-MAX_LEVEL_GAIN_DB = 60.0  # a clip nearer silence than this is scaled by this much at most
 MAX_WINDOW_BATCH = 8  # windows through the generator at once, bounds memory on long inputs
 _STALE_SECONDS = 3600  # a hidden .part folder this old is a killed export's leftover
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -303,7 +301,7 @@ def build_serving_module(generator, phase="source", n_iter=32, overlap=None,
         Needed only when the generator's input shape leaves them open.
     input_peak_db : float or None
         Level matching: each waveform is scaled so its peak sits at this many
-        dBFS before conversion (by at most `MAX_LEVEL_GAIN_DB` either way), and
+        dBFS before conversion (`audio.level_gain`), and
         the output is scaled back, so it keeps the input's loudness.  ``None``:
         the waveform as it is (every export before this setting existed).
         ``transform_images`` takes images as they are either way.
@@ -453,7 +451,7 @@ def _transform_waveform(waveform, generator, weights, s):
     from soundtransform import audio
 
     samples = tf.shape(waveform)[1]
-    gain = _level_gain(waveform, s.get("input_peak_db"))
+    gain = audio.level_gain(waveform, s.get("input_peak_db"))
     waveform = waveform * gain
     # A hop of zeros at the end puts every sample under two frames; without it the
     # last (samples % HOP_LENGTH) samples would come back at the wrong gain.
@@ -467,22 +465,6 @@ def _transform_waveform(waveform, generator, weights, s):
     out = audio.image_to_waveform(image, samples + audio.HOP_LENGTH, phase=s["phase"],
                                   source_phase=source_phase, n_iter=s["n_iter"])
     return tf.ensure_shape(out[:, :samples] / gain, [None, None])
-
-
-def _level_gain(waveform, input_peak_db):
-    """``[batch, 1]``: the factor that puts each waveform's peak at ``input_peak_db`` dBFS (1 for None).
-
-    Bounded to `MAX_LEVEL_GAIN_DB` either way, so a silent clip stays silent
-    rather than having its last bit raised to the target level.
-    """
-    import tensorflow as tf
-
-    if input_peak_db is None:
-        return tf.ones([tf.shape(waveform)[0], 1], tf.float32)
-    peak = tf.reduce_max(tf.abs(waveform), axis=1, keepdims=True)
-    bound = 10.0 ** (MAX_LEVEL_GAIN_DB / 20.0)
-    gain = 10.0 ** (input_peak_db / 20.0) / tf.maximum(peak, 1e-30)
-    return tf.clip_by_value(gain, 1.0 / bound, bound)
 
 
 def _windowed(images, generator, weights, s):

@@ -287,7 +287,7 @@ def phrase_samples(paths, minimum=0):
     return longest
 
 
-def window_dataset(paths, freq_bins, frames, samples=None, hop=None):
+def window_dataset(paths, freq_bins, frames, samples=None, hop=None, peak_db=None):
     """Spectrogram-image windows of phrases, phrase by phrase, in order.
 
     Every phrase is read at ``samples`` samples (zero-padded or cut; default:
@@ -305,6 +305,8 @@ def window_dataset(paths, freq_bins, frames, samples=None, hop=None):
         Frames between window starts (`window_starts`; default ``frames``,
         consecutive windows). A smaller hop gives overlapping windows that
         start at more places in the melody.
+    peak_db : float, optional
+        Each phrase scaled so its peak is at that many dBFS (`data.decode_wav`).
 
     Returns
     -------
@@ -322,7 +324,7 @@ def window_dataset(paths, freq_bins, frames, samples=None, hop=None):
     starts = window_starts(audio.samples_to_frames(samples), frames, hop)
 
     def to_windows(path):
-        image, _ = audio.waveform_to_image(decode_wav(path, samples), freq_bins)
+        image, _ = audio.waveform_to_image(decode_wav(path, samples, peak_db), freq_bins)
         return tf.stack([tf.ensure_shape(image[:, s:s + frames], [freq_bins, frames, 1]) for s in starts])
 
     ds = tf.data.Dataset.from_tensor_slices([os.fspath(p) for p in paths])

@@ -43,7 +43,7 @@ STRATEGIES = ("default", "mirrored", "multi-worker")
 # with, when its learning rate falls and where it exports, none of which
 # changes a network's shape or what its checkpoint holds.
 RESUME_CHANGES = ("epochs", "augment_gain_db", "augment_noise_db", "augment_noise_where", "augment_on",
-                  "decay_from", "export_dir")
+                  "input_peak_db", "decay_from", "export_dir")
 
 
 def make_strategy(name):

@@ -253,3 +253,41 @@ def test_augmented_sources_train_against_their_rendered_images(dataset, tmp_path
         train.train("cyclegan", dataset, run_dir=str(tmp_path / "bad"), preset="tiny", source="flute",
                     target="keyboard", progress=False, augment_noise_db=3.0)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_run_trained_at_a_level_reads_every_clip_there_and_exports_it(dataset, tmp_path):
+    """``input_peak_db``: each clip read with its peak there, and the exports match inputs to the same level."""
+    import soundfile as sf
+
+    from soundtransform import data
+
+    config = {**presets.resolve("cyclegan", "tiny"), "input_peak_db": -19.0}
+    shape = (config["freq_bins"], config["frames"])
+    note = cgan.family_notes(dataset, "train", "flute")[0].path
+    y, rate = sf.read(note, dtype="float32")
+    soft = str(tmp_path / "soft.wav")
+    sf.write(soft, 0.5 * y, rate, subtype="PCM_16")  # 6 dB softer
+    leveled = [image.numpy() for image in data.image_dataset([note, soft], None, *shape, cache=False, peak_db=-19.0)]
+    as_read = [image.numpy() for image in data.image_dataset([note, soft], None, *shape, cache=False)]
+    loud = leveled[0] > 0.0  # bins above -40 dB, far above either file's 16-bit rounding
+    assert loud.sum() > 20
+    np.testing.assert_allclose(leveled[0][loud], leveled[1][loud], atol=0.01)
+    assert np.abs(as_read[0][loud] - as_read[1][loud]).min() > 0.1  # 6 dB apart: 0.15 in the image
+    wave = data.decode_wav(soft, audio.frames_to_samples(shape[1]), peak_db=-19.0).numpy()
+    assert 20 * np.log10(np.abs(wave).max()) == pytest.approx(-19.0, abs=0.01)
+    # The training pairs are read so: the same first example, but not the same image as rendered.
+    x, y_image = next(iter(cyclegan.make_datasets(dataset, config, source="flute", target="keyboard")[0]))
+    x_rendered, _ = next(iter(cyclegan.make_datasets(dataset, {**config, "input_peak_db": None}, source="flute",
+                                                     target="keyboard")[0]))
+    assert x.shape == (*shape, 1) and y_image.shape == (*shape, 1)
+    assert np.abs(x.numpy() - x_rendered.numpy()).max() > 0.01
+    run_dir = str(tmp_path / "run")
+    result = train.train("cyclegan", dataset, run_dir=run_dir, preset="tiny", source="flute", target="keyboard",
+                         progress=False, export_dir=str(tmp_path / "exported"), input_peak_db=-12)
+    assert train.load_config(run_dir)["config"]["input_peak_db"] == -12.0
+    for key in ("export_flute_to_keyboard", "export_keyboard_to_flute"):
+        assert export.read_metadata(result[key])["input_peak_db"] == -12.0
+    with pytest.raises(ParameterError, match="input_peak_db"):
+        train.train("cyclegan", dataset, run_dir=str(tmp_path / "bad"), preset="tiny", source="flute",
+                    target="keyboard", progress=False, input_peak_db=5)
+    assert not (tmp_path / "bad").exists()

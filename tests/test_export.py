@@ -194,7 +194,7 @@ def test_level_matching_converts_every_gain_alike():
     # A batch: each clip scaled to its own peak.
     both = matched.serving_default(np.stack([y, 0.1 * y]))["waveform"].numpy()
     np.testing.assert_allclose(both[1] / 0.1, both[0], atol=2e-4 * np.max(np.abs(reference)))
-    # Silence is not raised to the target level: the gain is bounded by MAX_LEVEL_GAIN_DB, and
+    # Silence is not raised to the target level: the gain is bounded by audio.MAX_LEVEL_GAIN_DB, and
     # whatever the generator makes of it comes back that much quieter (below -80 dBFS).
     silence = np.zeros(8000, np.float32)
     assert np.max(np.abs(run(matched, silence))) < 1e-4

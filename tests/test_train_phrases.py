@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
-from soundtransform import audio, phrases, presets
+from soundtransform import audio, export, phrases, presets
 from soundtransform.errors import DataError, ParameterError
 from soundtransform.methods import cgan, cyclegan
 from soundtransform.train import batch
@@ -212,6 +212,20 @@ def test_a_best_judged_from_floats_is_not_compared_against(notes_and_phrases, tm
             json.dump(saved, f)
         callback = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, path, *shape[:2])
         assert (callback.best is not None) == kept
+    # Nor one judged at another input level: the level matching exports do, selection does too.
+    with open(path + ".json", "w") as f:
+        json.dump({**record, "judged_from": JUDGED_FROM, "input_peak_db": -19.0}, f)
+    for level, kept in ((-19.0, True), (-12.0, False), (None, False)):
+        callback = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, path, *shape[:2], peak_db=level)
+        assert (callback.best is not None) == kept, level
+    # Level matched, a note and the same note 20 dB softer are translated alike (before: 20 dB apart).
+    matched = SelectByJudge([waveforms[0], 0.1 * waveforms[0]], "keyboard", lambda m: identity, None, None,
+                            *shape[:2], peak_db=-19.0)
+    loud, soft = matched.translations(identity)
+    assert 20 * np.log10(np.abs(loud).max()) == pytest.approx(-19.0, abs=0.5)  # through STFT and back
+    np.testing.assert_allclose(loud, soft, atol=2e-4)
+    assert cgan.export_level(config) == export.DEFAULT_INPUT_PEAK_DB
+    assert cgan.export_level({**config, "input_peak_db": -12.0}) == -12.0
 
 
 def _first_sources(root, count=8, **settings):

@@ -869,7 +869,18 @@ def judge_selection(config, run_dir, waveforms, target, generator, filename, nam
     return SelectByJudge(waveforms, target, generator, save_generator,
                          os.path.join(run_dir, filename) if filename else None,
                          config["freq_bins"], config["frames"], phase=config["phase"], judge=config.get("judge"),
-                         log_dir=os.path.join(run_dir, "logs"), name=name, note_lists=note_lists)
+                         log_dir=os.path.join(run_dir, "logs"), name=name, note_lists=note_lists,
+                         peak_db=export_level(config))
+
+
+def export_level(config):
+    """The level matching a run's exports use (`export.build_serving_module`'s ``input_peak_db``), and its
+    judge selection with them: the run's ``input_peak_db``, the level its sounds were trained at, or
+    `export.DEFAULT_INPUT_PEAK_DB`."""
+    from soundtransform import export
+
+    level = config.get("input_peak_db")
+    return export.DEFAULT_INPUT_PEAK_DB if level is None else level
 
 
 def export_metadata(config, info, run_dir, source, target, generator_file):
@@ -898,7 +909,8 @@ def finish(model, config, info, run_dir):
     metadata = export_metadata(config, info, run_dir, source, target, path)
     generator = selected_generator(model.generator_to_export(), config, run_dir, GENERATOR_FILE, metadata)
     version_dir = export.export_generator(generator, f"cgan_{source}_to_{target}", metadata,
-                                          base_dir=config["export_dir"], phase=config["phase"])
+                                          base_dir=config["export_dir"], phase=config["phase"],
+                                          input_peak_db=export_level(config))
     return {"generator": path, "export": version_dir, "selected": metadata.get("selected")}
 
 

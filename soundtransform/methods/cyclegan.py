@@ -14,7 +14,7 @@ import os
 import keras
 import tensorflow as tf
 
-from soundtransform import losses
+from soundtransform import export, losses
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.methods import cgan
 from soundtransform.methods.weight_average import WeightAverage
@@ -259,6 +259,10 @@ def make_datasets(root, config, source=None, target=None):
     holds the cycle to the rendered image.  Targets and validation stay as
     rendered.
 
+    With ``input_peak_db`` set, every clip of both families is read scaled so
+    its peak is at that many dBFS (`data.decode_wav`), the level the run's
+    exports then match every input to (`cgan.export_level`).
+
     Returns
     -------
     train, valid : tf.data.Dataset of ``(x [freq, frames, 1], y [freq, frames, 1])``
@@ -271,6 +275,7 @@ def make_datasets(root, config, source=None, target=None):
     cgan.check_ema_decay(config.get("ema_decay"))
     cgan.check_decay_from(config.get("decay_from"))
     gain, noise = cgan.check_augment(config)
+    config["input_peak_db"] = export.check_input_peak_db(config.get("input_peak_db"))
     if config.get("init_from"):
         init_files(config["init_from"], source, target)
     cgan.check_validation_sounds(root, source, config)
@@ -328,10 +333,12 @@ def _images(notes, phrase_list, config, seed, augment=False):
     notes_only = config.get("augment_on", "all") == "notes"
     shape = (config["freq_bins"], config["frames"])
     parts = []
+    level = config.get("input_peak_db")
     if notes:
-        parts.append((data.image_dataset([n.path for n in notes], freq_bins=shape[0], frames=shape[1]), len(notes)))
+        parts.append((data.image_dataset([n.path for n in notes], freq_bins=shape[0], frames=shape[1], peak_db=level),
+                      len(notes)))
     if phrase_list:
-        windows, starts = phrases.window_dataset([p.path for p in phrase_list], *shape)
+        windows, starts = phrases.window_dataset([p.path for p in phrase_list], *shape, peak_db=level)
         parts.append((windows.filter(phrases.is_sounding).cache(), len(phrase_list) * len(starts)))
     if augment:  # each image with its augmented copy; with augment_on="notes", the phrases' copy unchanged
         pairs = [ds.map(lambda image: (image, image)) for ds, _ in parts]
@@ -464,7 +471,8 @@ def finish(model, config, info, run_dir):
         metadata = cgan.export_metadata(config, info, run_dir, a, b, path)
         generator = cgan.selected_generator(generator, config, run_dir, filename, metadata)
         version_dir = export.export_generator(generator, f"cyclegan_{a}_to_{b}", metadata,
-                                              base_dir=config["export_dir"], phase=config["phase"])
+                                              base_dir=config["export_dir"], phase=config["phase"],
+                                              input_peak_db=cgan.export_level(config))
         out[f"generator_{a}_to_{b}"] = path
         out[f"export_{a}_to_{b}"] = version_dir
     return out

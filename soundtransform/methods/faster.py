@@ -463,5 +463,6 @@ def finish(model, config, info, run_dir):
     generator = cgan.selected_generator(model.generator_to_export(), config, run_dir, ARTIFACT, metadata)
     write_text(os.path.join(run_dir, "faster.json"), json.dumps(metadata, indent=1))
     version_dir = export_generator(generator, f"faster_{info['source']}_to_{info['target']}",
-                                   metadata, base_dir=config.get("export_dir"), phase="source")
+                                   metadata, base_dir=config.get("export_dir"), phase="source",
+                                   input_peak_db=cgan.export_level(config))
     return {"generator": path, "export": version_dir, "selected": metadata.get("selected")}
