@@ -19,12 +19,18 @@ cgan v2 (the same generator, shipped in the eighth session) 18 / 21 and
 21 / 21; the default v7 (tenth session: the mean of v6's and the notes model's weights)
 19 / 21 and 21 / 21; the notes cgan v1 20 / 21 and 21 / 21; Slow 4 / 21 and 21 / 21 with one energy envelope,
 18 / 21 and 21 / 21 with one per band (``energy_bands=64``, the default since the nineteenth session);
-CycleGAN flute -> keyboard 6 / 21 and 21 / 21 (v2 20 / 21, v3 18 / 21, both 21 / 21 in
+CycleGAN flute -> keyboard 6 / 21 and 21 / 21 (v2 20 / 21, v3 18 / 21, v4 17 / 21, all 21 / 21 in
 pitch), keyboard -> flute 12 / 21 and 21 / 21; Faster v1 0 / 21 and 11 / 21, Faster v2 (thirteenth session) 5 / 21 and 21 / 21,
 Faster v3 (fourteenth session) 16 / 21 and 21 / 21, Faster v4 (nineteenth session) 19 / 21 and 21 / 21; the Faster phrases model v1 (fifteenth
 session) 11 / 21 and 21 / 21.  The judge before it (no floor) gave v4
 20, Slow 17 and the CycleGAN 4 and 7: it heard the quiet tails (README, "The
 judge hears the noise floor").
+
+The twenty-fourth session re-exported every model but keyboard -> flute with level matching (each
+input's peak moved to -19 dBFS for conversion): these notes are velocity 100, already near that level,
+and give the same counts (the default v8 19, phrases v4 19, notes v2 20, Faster v5 19, Faster phrases v3
+11), except the CycleGAN v4 17 (v3 18).  On the 222 test notes, which hold velocity 50 too, every model
+gains 2.3-6.3 points (README, "Twenty-fourth session").
 """
 
 import numpy as np
@@ -49,8 +55,8 @@ FLOORS = {
     "cgan_flute_to_keyboard_notes": ("flute", "keyboard", 18 / NOTES, PITCH_BAR),
     # energy_bands=64 (nineteenth session): 18 of 21 (one envelope: 4); issue #7's Slow bar is 70 % (15 of 21)
     "slow": ("flute", "keyboard", 16 / NOTES, PITCH_BAR),
-    # v3 (twenty-third session: v2's recipe averaged, then source augmentation); 18 of 21 (v2: 20, v1: 6),
-    # though 78.4 % of the 222 test notes against v2's 73.4 %
+    # v4 (twenty-fourth session: v3 with level matching); 17 of 21 (v3: 18, v2: 20, v1: 6), though 84.7 %
+    # of the 222 test notes against v3's 78.4 % and v2's 73.4 %
     "cyclegan_flute_to_keyboard": ("flute", "keyboard", 16 / NOTES, PITCH_BAR),
     "cyclegan_keyboard_to_flute": ("keyboard", "flute", 10 / NOTES, PITCH_BAR),
     # v4 (nineteenth session: v3 fine-tuned with a banded energy constraint, 64 bands); 19 of 21 judged
