@@ -29,6 +29,11 @@
 # the 2-core CPU of this project (README, "Results on held-out instruments"): data 1 min,
 # faster 23 min (another training sharing the cores), cgan 26 min idle, cyclegan 52 min, evaluate 5-10 min a model.
 # A real NSynth download works the same way: pass its folder as DATA_DIR and skip `data`.
+# Level matching (twenty-fourth session): every export this code makes converts its inputs with their
+# peak at -19 dBFS.  The shipped cgan_flute_to_keyboard v8, _notes v2, _phrases v4, faster v5, faster
+# phrases v3 and cyclegan_flute_to_keyboard v4 are the earlier versions (trained as below, exported as
+# rendered) exported again so: `soundtransform export exported_models/NAME/VERSION`.  Judge selection
+# now scores the valid sounds at that level too, so a rerun may pick another epoch than the shipped one.
 set -euo pipefail
 DATA=$(realpath -m "${1:-/work/data/sf}")
 shift || true
