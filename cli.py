@@ -284,7 +284,8 @@ def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, 
 
 @cli.command("export")
 @click.argument("run", metavar="RUN_DIR_OR_CHECKPOINT", type=click.Path())
-@click.option("--name", default=None, help="Model name [default: METHOD_SOURCE_to_TARGET from the run].")
+@click.option("--name", default=None,
+              help="Model name [default: METHOD_SOURCE_to_TARGET from the run; an exported version's own name].")
 @click.option("--phase", default=None, help="Inversion: source or griffin-lim [default: source].")
 @click.option("--griffin-lim-iters", "n_iter", default=None, type=click.IntRange(min=0), help="[default: 32]")
 @click.option("--overlap", default=None, type=click.IntRange(min=0), help="Window overlap in frames [default: frames/4].")

@@ -118,7 +118,7 @@ def load_model(model=None, base_dir=None, **options):
         Where names are looked up; default `export.models_dir`.
     **options
         For ``.keras`` files and run folders only: `export.build_serving_module`'s
-        ``phase``, ``n_iter``, ``overlap``, ``upper_bins`` (an export fixed them).
+        ``phase``, ``n_iter``, ``overlap``, ``upper_bins``, ``input_peak_db`` (an export fixed them).
 
     Raises
     ------
