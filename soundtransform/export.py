@@ -711,9 +711,9 @@ def _read_run_info(run_dir):
 
 
 # What `export_generator` writes itself; a re-exported version's metadata keeps everything else.
-_EXPORT_KEYS = ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db", "freq_bins", "frames",
-                "max_window_batch", "sample_rate", "n_fft", "hop_length", "db_floor", "max_seconds", "name",
-                "version", "format", "created", "tensorflow", "signatures")
+_EXPORT_KEYS = ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db", "max_window_batch", "sample_rate",
+                "n_fft", "hop_length", "db_floor", "max_seconds", "name", "version", "format", "created",
+                "tensorflow", "signatures")
 
 
 def export_run(path, name=None, base_dir=None, metadata=None, **options):
@@ -730,7 +730,8 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
     in ``options`` (`export_generator`'s ``phase``, ``n_iter``, ``overlap``,
     ``upper_bins``, ``input_peak_db``). A version exported before
     ``input_peak_db`` existed gets `DEFAULT_INPUT_PEAK_DB` unless one is given.
-    Options that are None are left to the defaults (or the version's own).
+    Options that are None are left to the defaults (or the version's own),
+    except ``input_peak_db=None``, which converts inputs as they are.
     """
     options = {k: v for k, v in options.items() if v is not None or k == "input_peak_db"}
     if os.path.isfile(os.path.join(os.fspath(path), "saved_model.pb")):
@@ -770,7 +771,6 @@ def _reexport_version(version_dir, name, base_dir, metadata, options):
     if not os.path.isfile(generator_path):
         raise DataError(f"{version_dir} was exported without its generator; export its run folder instead")
     info = {k: v for k, v in old.items() if k not in _EXPORT_KEYS}
-    info.update({k: old[k] for k in ("freq_bins", "frames") if k in old})
     info["reexported_from"] = {"name": old.get("name"), "version": old.get("version"),
                                "created": old.get("created")}
     info.update(metadata or {})
