@@ -326,10 +326,12 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db,
 @click.option("--energy-bands", default=None, type=click.IntRange(min=1, max=256),
               help="--method slow: bands of the energy constraint [default 64: each band follows a style note of "
                    "the input's pitch]; 1 for a melody or a style at another pitch.")
+@click.option("--by-note", is_flag=True,
+              help="Convert each note (onsets found in the audio) on its own: for melodies.")
 @click.option("--png", is_flag=True, help="Also write OUT.png: input and output spectrograms.")
 @click.option("--overwrite", is_flag=True,
               help="Replace existing outputs (atomically); by default they are kept and reported.")
-def convert(audio_in, audio_out, model, method, style, steps, energy_bands, png, overwrite):
+def convert(audio_in, audio_out, model, method, style, steps, energy_bands, by_note, png, overwrite):
     """Convert IN (a file, or a folder of files) into OUT (a file, or a folder).
 
     Any length, sample rate and channel count; the output is mono at the
@@ -338,6 +340,8 @@ def convert(audio_in, audio_out, model, method, style, steps, energy_bands, png,
     from soundtransform.convert import convert_path
 
     options = {key: value for key, value in (("steps", steps), ("energy_bands", energy_bands)) if value}
+    if by_note:
+        options["by_note"] = True
     result = convert_path(audio_in, audio_out, model=model, method=method, style=style, png=png,
                           overwrite=overwrite, **options)
     if result["kept"]:

@@ -2,7 +2,8 @@
 # Convert the held-out flute notes (test split: instruments never seen in training)
 # with an exported model and judge the outputs with the independent judge classifier.
 #
-#   bash benchmarks/evaluate_model.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+#   [BY_NOTE=1] bash benchmarks/evaluate_model.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+# BY_NOTE=1 converts each note on its own (`soundtransform convert --by-note`).
 #
 # e.g. bash benchmarks/evaluate_model.sh cgan_flute_to_keyboard /work/data/sf
 set -euo pipefail
@@ -17,7 +18,7 @@ trap 'rm -rf "$IN"' EXIT
 for f in "$DATA"/nsynth-test/audio/"$SOURCE"_*.wav; do ln -s "$(realpath "$f")" "$IN/"; done
 mkdir -p "$OUT"
 start=$(date +%s.%N)
-soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" --overwrite
+soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" ${BY_NOTE:+--by-note} --overwrite
 echo "convert took $(echo "$(date +%s.%N) - $start" | bc) s for $(ls "$IN" | wc -l) notes"
 soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \
   --data "$DATA" --split test --out "$OUT/report"

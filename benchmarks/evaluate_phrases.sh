@@ -7,7 +7,8 @@
 # Only the first $MELODIES melodies (default 16: m0000-m0015) of each instrument are judged, so
 # the figures stay comparable when more melodies are rendered for training.
 #
-#   [MELODIES=N] bash benchmarks/evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+#   [MELODIES=N] [BY_NOTE=1] bash benchmarks/evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+# BY_NOTE=1 converts each note on its own (`soundtransform convert --by-note`).
 #
 # e.g. bash benchmarks/evaluate_phrases.sh cgan_flute_to_keyboard /work/data/sf
 # MODEL "slow" runs Slow style transfer towards one style sound instead of a model:
@@ -41,6 +42,6 @@ if [ "$MODEL" = slow ]; then
 else
   CONVERT=(--model "$MODEL")
 fi
-soundtransform convert "$IN" "$OUT/converted" "${CONVERT[@]}" --overwrite
+soundtransform convert "$IN" "$OUT/converted" "${CONVERT[@]}" ${BY_NOTE:+--by-note} --overwrite
 soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \
   --data "$DATA" --split test --out "$OUT/report"

@@ -201,3 +201,44 @@ def test_user_models_come_before_shipped_ones(env_models):
     assert all(e["path"].startswith(env_models) for e in mine)
     assert export.search_dirs()[0] == env_models and export.search_dirs()[-1] == export.shipped_models_dir()
     assert export.find_version("tiny") == os.path.join(env_models, "tiny", "1")
+
+
+def _melody():
+    """Three decaying tones starting at 0, 0.6 and 1.3 s, then 0.4 s of silence; 16 kHz."""
+    notes = [make_tone(f, seconds=s, decay=3.0) for f, s in ((440.0, 0.6), (660.0, 0.7), (330.0, 0.8))]
+    return np.concatenate(notes + [np.zeros(int(0.4 * audio.SAMPLE_RATE), np.float32)])
+
+
+def test_note_by_note_converts_each_note_alone(env_models):
+    y = _melody()
+    bounds = convert.note_bounds(y)
+    assert bounds[0][0] == 0 and bounds[-1][1] == y.size
+    assert all(end == start for (_, end), (start, _) in zip(bounds, bounds[1:]))
+    starts = [start / audio.SAMPLE_RATE for start, _ in bounds[1:]]
+    for onset in (0.6, 1.3):  # each onset found within 50 ms (moved back to the energy minimum before it)
+        assert min(abs(s - onset) for s in starts) < 0.05, starts
+    model = soundtransform.load_model("tiny")
+    each = convert.note_by_note(model)
+    assert each.metadata["by_note"] and each.name == model.name
+    out = each.convert_batch(y[None])[0]
+    assert out.shape == y.shape and np.all(np.isfinite(out))
+    fade = int(convert.NOTE_FADE_SECONDS * audio.SAMPLE_RATE)
+    for start, end in bounds:  # away from the fades, each note is the model's output for that note alone (padded)
+        alone = model.convert_batch(y[None, start:end])[0]
+        np.testing.assert_allclose(out[start + fade:end - fade], alone[fade:end - start - fade], atol=1e-4)
+    whole = model.convert_batch(y[None])[0]
+    assert np.max(np.abs(whole - out)) > 1e-3  # the whole clip's conversion is another thing
+    steady = make_tone(330.0, seconds=1.0, decay=0.0)  # one note: the whole clip, no fades
+    assert convert.note_bounds(steady) == [(0, steady.size)]
+    np.testing.assert_allclose(each.convert_batch(steady[None]), model.convert_batch(steady[None]), atol=1e-6)
+
+
+def test_cli_convert_by_note(env_models, tmp_path):
+    src = _write(tmp_path / "melody.wav", _melody(), audio.SAMPLE_RATE)
+    result = run_cli("convert", src, tmp_path / "out.wav", "--model", "tiny", "--by-note")
+    assert result.returncode == 0, result.stderr
+    out, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
+    assert rate == audio.SAMPLE_RATE and out.shape == _melody().shape and np.max(np.abs(out)) > 1e-3
+    result = run_cli("convert", src, tmp_path / "slow.wav", "--method", "slow", "--style", src, "--by-note")
+    assert result.returncode == 2 and "--by-note is for models" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "slow.wav").exists()
