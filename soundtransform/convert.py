@@ -30,7 +30,7 @@ OUTPUT_EXTENSIONS = (".wav", ".flac", ".ogg")
 METHODS = ("model", "slow")
 BATCH_SIZE = 8  # same-length files converted in one call
 NOTE_MIN_SECONDS = 0.15  # `note_bounds`: a shorter piece joins the note before it
-NOTE_MIN_STRENGTH = 1.0  # `note_bounds`: weaker onsets are not notes (test flute phrases: 5 % of true ones)
+NOTE_MIN_STRENGTH = 1.0  # `note_bounds`: weaker onsets are not notes (conservative: README, twenty-fifth session)
 NOTE_FADE_SECONDS = 0.005  # `note_by_note`: fade in and out of each converted note
 
 
