@@ -153,17 +153,18 @@ def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS):
         out = np.zeros_like(waveforms)
         for i, y in enumerate(waveforms):
             bounds = note_bounds(y, min_seconds)
-            pieces = np.zeros((len(bounds), max(b - a for a, b in bounds)), np.float32)
-            for k, (a, b) in enumerate(bounds):
-                pieces[k, : b - a] = y[a:b]
-            converted = np.concatenate([converter.convert_batch(pieces[k:k + BATCH_SIZE])
-                                        for k in range(0, len(pieces), BATCH_SIZE)])
-            for k, (a, b) in enumerate(bounds):
-                note = converted[k, : b - a].copy()
-                if len(bounds) > 1 and note.size > 2 * fade:
-                    note[:fade] *= ramp if a > 0 else 1.0
-                    note[-fade:] *= ramp[::-1] if b < y.size else 1.0
-                out[i, a:b] = note
+            by_length = sorted(bounds, key=lambda bound: bound[1] - bound[0])
+            for k in range(0, len(by_length), BATCH_SIZE):  # notes of similar length, padded to the longest
+                group = by_length[k:k + BATCH_SIZE]
+                pieces = np.zeros((len(group), max(b - a for a, b in group)), np.float32)
+                for j, (a, b) in enumerate(group):
+                    pieces[j, : b - a] = y[a:b]
+                for (a, b), note in zip(group, converter.convert_batch(pieces)):
+                    note = note[: b - a].copy()
+                    if len(bounds) > 1 and note.size > 2 * fade:
+                        note[:fade] *= ramp if a > 0 else 1.0
+                        note[-fade:] *= ramp[::-1] if b < y.size else 1.0
+                    out[i, a:b] = note
         return out
 
     wrapped = Converter(transform, {**converter.metadata, "by_note": True}, path=converter.path,
