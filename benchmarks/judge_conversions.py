@@ -8,6 +8,7 @@ split with every figure.  This asks narrower questions fast, on any split:
 - which level should inputs be converted at (``--levels``, each one the
   export's ``input_peak_db``), and does the mean of the outputs converted at
   several levels help (``--mean``)?
+- does another inversion help (``--phase griffin-lim``)?
 
 Notes are judged whole by the shipped judge, phrase windows (``--phrases N``:
 the first N melodies of each source instrument) note by note by the shipped
@@ -33,18 +34,25 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
-def converters(model, levels):
-    """``{label: Converter}``: the model as exported, or rebuilt from its generator at each level."""
+def converters(model, levels, phase=None):
+    """``{label: Converter}``: the model as exported, or rebuilt from its generator at each level
+    (and with ``phase``, the inversion, if given)."""
     from soundtransform import convert, export
 
-    if not levels:
+    if not levels and phase is None:
         return {"as exported": convert.load_model(model)}
     path, settings = model, {}
     if not (os.path.isfile(model) or os.path.isfile(os.path.join(model, "config.json"))):
         version_dir = export.find_version(model)
         metadata = export.read_metadata(version_dir)
         path = os.path.join(version_dir, "assets", export.GENERATOR_ASSET)
-        settings = {k: metadata[k] for k in ("phase", "n_iter", "overlap", "upper_bins") if k in metadata}
+        settings = {k: metadata[k] for k in ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db")
+                    if k in metadata}
+    if phase is not None:
+        settings["phase"] = phase
+    if not levels:
+        return {f"phase {settings['phase']}": convert.load_model(path, **settings)}
+    settings.pop("input_peak_db", None)
     return {f"level {level:g}": convert.load_model(path, **settings, input_peak_db=level) for level in levels}
 
 
@@ -86,6 +94,8 @@ def main():
                                                       "model's own setting)")
     parser.add_argument("--mean", action="append", default=[],
                         help="comma-separated levels (of --levels) whose outputs are averaged; repeatable")
+    parser.add_argument("--phase", choices=["source", "griffin-lim"], default=None,
+                        help="invert with this phase instead of the model's own setting")
     parser.add_argument("--phrases", type=int, default=0, metavar="N",
                         help="judge the windows of the first N phrases of each instrument instead of notes")
     args = parser.parse_args()
@@ -119,7 +129,7 @@ def main():
     try:
         inputs = [audio.load(p) for p in paths]
         outputs = {}
-        for label, converter in converters(args.model, levels).items():
+        for label, converter in converters(args.model, levels, args.phase).items():
             outputs[label] = [converter.convert(y) for y in inputs]
             print(summary(label, judged(outputs[label], args.target, note_lists), groups, args.target),
                   flush=True)
