@@ -93,7 +93,8 @@ def main():
     parser.add_argument("--levels", default="", help="comma-separated input peak levels, dBFS, written --levels=-19,-13 (default: the "
                                                       "model's own setting)")
     parser.add_argument("--mean", action="append", default=[],
-                        help="comma-separated levels (of --levels) whose outputs are averaged; repeatable")
+                        help="comma-separated levels (of --levels) whose outputs are averaged, written --mean=-19,-13; "
+                             "repeatable")
     parser.add_argument("--phase", choices=["source", "griffin-lim"], default=None,
                         help="invert with this phase instead of the model's own setting")
     parser.add_argument("--phrases", type=int, default=0, metavar="N",
