@@ -46,8 +46,7 @@ def converters(model, levels, phase=None):
         version_dir = export.find_version(model)
         metadata = export.read_metadata(version_dir)
         path = os.path.join(version_dir, "assets", export.GENERATOR_ASSET)
-        settings = {k: metadata[k] for k in ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db")
-                    if k in metadata}
+        settings = {k: metadata[k] for k in export.EXPORT_SETTINGS if k in metadata}
     if phase is not None:
         settings["phase"] = phase
     if not levels:

@@ -710,10 +710,11 @@ def _read_run_info(run_dir):
         return json.load(f)
 
 
+# `export_generator`'s conversion settings, recorded in every version's metadata.
+EXPORT_SETTINGS = ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db")
 # What `export_generator` writes itself; a re-exported version's metadata keeps everything else.
-_EXPORT_KEYS = ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db", "max_window_batch", "sample_rate",
-                "n_fft", "hop_length", "db_floor", "max_seconds", "name", "version", "format", "created",
-                "tensorflow", "signatures")
+_EXPORT_KEYS = EXPORT_SETTINGS + ("max_window_batch", "sample_rate", "n_fft", "hop_length", "db_floor",
+                                  "max_seconds", "name", "version", "format", "created", "tensorflow", "signatures")
 
 
 def export_run(path, name=None, base_dir=None, metadata=None, **options):
@@ -774,7 +775,7 @@ def _reexport_version(version_dir, name, base_dir, metadata, options):
     info["reexported_from"] = {"name": old.get("name"), "version": old.get("version"),
                                "created": old.get("created")}
     info.update(metadata or {})
-    for key in ("phase", "n_iter", "overlap", "upper_bins", "input_peak_db"):
+    for key in EXPORT_SETTINGS:
         if key not in options and key in old:
             options[key] = old[key]
     return export_generator(load_generator(generator_path), name or old.get("name"), info,
