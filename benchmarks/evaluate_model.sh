@@ -19,6 +19,8 @@ for f in "$DATA"/nsynth-test/audio/"$SOURCE"_*.wav; do ln -s "$(realpath "$f")" 
 mkdir -p "$OUT"
 start=$(date +%s.%N)
 soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" ${BY_NOTE:+--by-note} --overwrite
-echo "convert took $(echo "$(date +%s.%N) - $start" | bc) s for $(ls "$IN" | wc -l) notes"
+seconds=$(echo "$(date +%s.%N) - $start" | bc)
+echo "$seconds" > "$OUT/convert_seconds"  # read by benchmarks/results_table.py
+echo "convert took $seconds s for $(ls "$IN" | wc -l) notes"
 soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \
   --data "$DATA" --split test --out "$OUT/report"

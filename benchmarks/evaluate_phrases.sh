@@ -42,6 +42,10 @@ if [ "$MODEL" = slow ]; then
 else
   CONVERT=(--model "$MODEL")
 fi
+start=$(date +%s.%N)
 soundtransform convert "$IN" "$OUT/converted" "${CONVERT[@]}" ${BY_NOTE:+--by-note} --overwrite
+seconds=$(echo "$(date +%s.%N) - $start" | bc)
+echo "$seconds" > "$OUT/convert_seconds"  # read by benchmarks/results_table.py
+echo "convert took $seconds s for $(ls "$IN"/*.wav | wc -l) phrases"
 soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \
   --data "$DATA" --split test --out "$OUT/report"

@@ -1,16 +1,23 @@
 """The README's results table from `soundtransform evaluate` reports.
 
-    python benchmarks/results_table.py "LABEL=REPORT_DIR[:MODEL]" ...
+    python benchmarks/results_table.py "LABEL=REPORT_DIR[:MODEL[:PHRASES_DIR]]" ...
 
 Each argument is one row: a label, the folder of an evaluate report
-(``report.json``) and, optionally, an exported model (name or path) whose size
-and training figures are read from its metadata.  Prints a Markdown table:
-share judged target, share judged source, pitch within 50 cents, median pitch
-error, log-spectral distance to the nearest natural target note, model size.
+(``report.json``), optionally an exported model (name or path; its size is
+read from its newest version, or the version the path names; empty for none)
+and optionally the output folder of ``benchmarks/evaluate_phrases.sh`` for
+the same model (with no model, ``LABEL=REPORT_DIR::PHRASES_DIR``, that
+folder's unconverted inputs: the baseline row).  Prints a Markdown table: share judged target, share judged
+source, pitch within 50 cents, median pitch error, log-spectral distance to
+the nearest natural target note, share of 2-s phrase windows judged target,
+phrase notes within 50 cents, model size, and the seconds ``soundtransform
+convert`` took for the notes and for the phrases (``convert_seconds``, written
+by the evaluate scripts beside ``report/``).
 
 The reports come from ``benchmarks/evaluate_model.sh MODEL`` (a shipped
-model on the held-out test flutes) and ``benchmarks/evaluate_baseline.sh``
-(the unconverted input).
+model on the held-out test flutes, ``OUT/report``), ``evaluate_phrases.sh``
+(its phrases, ``OUT``) and ``benchmarks/evaluate_baseline.sh`` (the
+unconverted input).
 """
 
 import json
@@ -35,15 +42,41 @@ def _model_size(model):
     return f"{total / 1e6:.1f} MB"
 
 
+def _seconds(folder):
+    """The ``convert_seconds`` an evaluate script left in `folder` (or its parent), as text."""
+    for path in (os.path.join(folder, "convert_seconds"), os.path.join(folder, os.pardir, "convert_seconds")):
+        if os.path.isfile(path):
+            return f"{float(open(path).read()):.1f} s"
+    return "-"
+
+
+def _phrases(folder, inputs=False):
+    """(windows judged target, notes within 50 cents, convert seconds) of an evaluate_phrases.sh folder.
+
+    ``inputs``: the figures of its unconverted inputs instead, and no convert time.
+    """
+    if not folder:
+        return ["-", "-", "-"]
+    report = json.load(open(os.path.join(folder, "report", "report.json")))["phrases"]
+    if report is None:
+        raise SystemExit(f"error: {folder}/report has no phrase figures (inputs without a JSON?)")
+    figures = report["input" if inputs else "generated"]
+    return [f"{_pct(figures['windows']['as_target'])} of {figures['windows']['windows']}",
+            _pct(figures["pitch"]["within_50_cents"]), "-" if inputs else _seconds(folder)]
+
+
 def row(spec):
     label, _, rest = spec.partition("=")
-    report_dir, _, model = rest.partition(":")
+    report_dir, _, rest = rest.partition(":")
+    model, _, phrases_dir = rest.partition(":")
     report = json.load(open(os.path.join(report_dir, "report.json")))
     consistency, pitch = report["consistency"], report["pitch"]
     lsd = report["log_spectral_distance"]
+    windows, phrase_pitch, phrase_seconds = _phrases(phrases_dir, inputs=not model)
     cells = [label, _pct(consistency["as_target"]), _pct(consistency["as_source"]), _pct(pitch["within_50_cents"]),
              "-" if pitch["median_abs_cents"] is None else f"{pitch['median_abs_cents']:.0f}",
-             "-" if lsd.get("mean_db") is None else f"{lsd['mean_db']:.2f} dB", _model_size(model)]
+             "-" if lsd.get("mean_db") is None else f"{lsd['mean_db']:.2f} dB", windows, phrase_pitch,
+             _model_size(model), _seconds(report_dir), phrase_seconds]
     return "| " + " | ".join(cells) + " |", consistency["judge_accuracy_on_natural_targets"]
 
 
@@ -51,8 +84,9 @@ def main(specs):
     if not specs:
         sys.exit(__doc__)
     print("| method | judged target | judged source | pitch within 50 cents | median pitch error (cents) "
-          "| LSD to nearest target note | model size |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+          "| LSD to nearest target note | phrase windows judged target | phrase notes within 50 cents "
+          "| model size | convert: notes | convert: phrases |")
+    print("|" + " --- |" * 11)
     natural = set()
     for spec in specs:
         line, judge_on_targets = row(spec)

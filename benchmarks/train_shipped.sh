@@ -164,7 +164,9 @@ for step in $STEPS; do
         bash benchmarks/evaluate_model.sh "$model" "$DATA" "out/eval-$model"
         bash benchmarks/evaluate_phrases.sh "$model" "$DATA" "out/eval-phrases-$model"
       done
+      bash benchmarks/evaluate_model.sh cyclegan_keyboard_to_flute "$DATA" out/eval-cyclegan_keyboard_to_flute keyboard flute
       bash benchmarks/evaluate_baseline.sh "$DATA"
+      bash benchmarks/evaluate_baseline.sh "$DATA" out/baseline-keyboard-flute keyboard flute
       ;;
     *)
       echo "unknown step $step; choose from: data classifiers faster cgan cyclegan phrases faster-phrases evaluate" >&2
