@@ -26,7 +26,7 @@
 # Each training is the `default` preset with the settings the shipped model was trained with;
 # its run folder is $RUNS/NAME, so an interrupted step resumes when rerun.  New versions are
 # exported into $MODELS (default: exported_models, next to the shipped versions).  Measured on
-# the 2-core CPU of this project (README, "Results on held-out instruments"): data 1 min,
+# the 2-core CPU of this project (docs/history.md, "Every method and direction at a glance"): data 1 min,
 # faster 23 min (another training sharing the cores), cgan 26 min idle, cyclegan 52 min, evaluate 5-10 min a model.
 # A real NSynth download works the same way: pass its folder as DATA_DIR and skip `data`.
 # Level matching (twenty-fourth session): every export this code makes converts its inputs with their

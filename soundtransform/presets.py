@@ -50,18 +50,18 @@ _METHODS = {
     # style, energy and frequency terms.  XLA is off: measured 4x slower than
     # TensorFlow's oneDNN convolutions for this loop on this CPU.  The
     # frequency constraint is off by default in Slow and Faster: measured, it
-    # costs pitch (README, "Slow and Faster: measured"); the paper presets keep it.
+    # costs pitch (docs/history.md, "Slow and Faster: measured"); the paper presets keep it.
     # default: 40 steps and 8 Griffin-Lim iterations keep a 4 s clip under 4 s
     # on 2 loaded cores (style loss then ~half its start; benchmarks/bench_slow.py).
     # gamma=300: the energy term's gradient is spread over a frame's 256 rows,
     # so at gamma=1 it hardly makes the note decay; the judge then heard 0 % of
-    # Slow's outputs as keyboard, at 300 42 % (README, "Slow and Faster: measured").
+    # Slow's outputs as keyboard, at 300 42 % (docs/history.md, "Slow and Faster: measured").
     # energy_bands=64, gamma=3000 (nineteenth session): one envelope for the
     # whole spectrum left the flute's partials sustaining under a decaying
     # mean, which the floored judge called mallet (6 % keyboard); an envelope
     # per mel band gives each partial the style's decay.  Chosen on 59 valid
     # flutes: 1 band 25 %, 16 bands 64 %, 24 73 %, 64 86 % judged keyboard,
-    # pitch 100 % (README, "Nineteenth session").
+    # pitch 100 % (docs/history.md, "Nineteenth session").
     "slow": {
         "tiny": dict(classifier="exported_models/classifiers/perceptual.keras", steps=10, learning_rate=0.02,
                      alpha=1.0, beta=1.0, gamma=0.0, delta=0.0, energy_bands=1, init="content",
@@ -85,7 +85,7 @@ _METHODS = {
     # cores (width 16: 2 s; XLA 3.5x slower), so 10 x 100 steps take ~10 min
     # (22-25 min at load 9-10).  gamma stays 1: its targets are the family's
     # mean envelopes, and at gamma=300 every output became one average note
-    # (README, "Slow and Faster: measured").  select_by="judge": the validation
+    # (docs/history.md, "Slow and Faster: measured").  select_by="judge": the validation
     # losses stay flat while the judged share moves (fourteenth session), so
     # the judge on valid flutes picks the exported epoch, as for the GANs.
     "faster": {
@@ -123,7 +123,8 @@ _METHODS = {
     # pix2pix (Isola et al. 2017): U-Net generator, conditional PatchGAN, paired
     # notes.  Default: all 256 rows (0-8 kHz) x 256 frames (one whole note), ngf
     # 16: with 128 rows (0-4 kHz) the outputs lacked the keyboard's upper band
-    # and the judge heard 4 % of them as keyboard (README, "Results").  Source
+    # and the judge heard 4 % of them as keyboard (docs/history.md, "Every
+    # method and direction at a glance").  Source
     # phase: same spectral distance as Griffin-Lim, better pitch, 4x faster.
     # 20 epochs, exporting the epoch the judge likes best on valid flutes
     # (select_by="judge"): the shipped run's valid score swung 46-86 % over

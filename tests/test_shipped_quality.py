@@ -23,14 +23,14 @@ CycleGAN flute -> keyboard 6 / 21 and 21 / 21 (v2 20 / 21, v3 18 / 21, v4 17 / 2
 pitch), keyboard -> flute 12 / 21 and 21 / 21; Faster v1 0 / 21 and 11 / 21, Faster v2 (thirteenth session) 5 / 21 and 21 / 21,
 Faster v3 (fourteenth session) 16 / 21 and 21 / 21, Faster v4 (nineteenth session) 19 / 21 and 21 / 21; the Faster phrases model v1 (fifteenth
 session) 11 / 21 and 21 / 21.  The judge before it (no floor) gave v4
-20, Slow 17 and the CycleGAN 4 and 7: it heard the quiet tails (README, "The
-judge hears the noise floor").
+20, Slow 17 and the CycleGAN 4 and 7: it heard the quiet tails (docs/history.md,
+"The judge hears the noise floor").
 
 The twenty-fourth session re-exported every model but keyboard -> flute with level matching (each
 input's peak moved to -19 dBFS for conversion): these notes are velocity 100, already near that level,
 and give the same counts (the default v8 19, phrases v4 19, notes v2 20, Faster v5 19, Faster phrases v3
 11), except the CycleGAN v4 17 (v3 18).  On the 222 test notes, which hold velocity 50 too, every model
-gains 2.3-6.3 points (README, "Twenty-fourth session").
+gains 2.3-6.3 points (docs/history.md, "Twenty-fourth session").
 """
 
 import numpy as np

@@ -92,7 +92,7 @@ class FasterStyleTransfer(keras.Model):
     energy_bands : int
         Bands of the energy constraint (`losses.temporal_envelope`): 1 is
         Verma & Smith's one envelope; more, one per mel-spaced band, as
-        Slow's ``energy_bands`` (README, "Nineteenth session").
+        Slow's ``energy_bands`` (docs/history.md, "Nineteenth session").
     content_target : {"input", "pitch"}
         Whose features the content term matches: the input's, or the
         same-pitch target note's of each batch (needs ``(images,
@@ -103,7 +103,7 @@ class FasterStyleTransfer(keras.Model):
         after every step.  Retrained with the same command, Faster's share of
         test flutes judged keyboard spread over 25 points between runs; in
         one run the average scored 10 points above its own raw network
-        (README, "Sixteenth session").  None: no average, and
+        (docs/history.md, "Sixteenth session").  None: no average, and
         `generator_to_export` is the network itself.
     """
 

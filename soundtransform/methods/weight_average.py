@@ -2,7 +2,7 @@
 
 GAN generators swing from step to step and epoch to epoch: the shipped cgan's
 valid-split score went 73, 66, 81, 84, 70 % over five consecutive epochs
-(README, "Results on held-out instruments").  Averaging the generator's
+(docs/history.md, "Every method and direction at a glance").  Averaging the generator's
 weights over recent steps (Karras et al. 2018, "Progressive Growing of GANs";
 Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN Training")
 gives a generator that swings less and is usually better than any single
