@@ -21,7 +21,10 @@
 #                model v3, v7 fine-tuned with a banded energy constraint (4 epochs, 20 min); after
 #                `cgan`, whose run it starts from
 #   faster-phrases  faster_flute_to_keyboard_phrases, after `phrases` (its 64 melodies)
-#   evaluate     every shipped flute -> keyboard model on the held-out test notes and phrases
+#   cgan-back    cgan_keyboard_to_flute: the cgan the other way round, on notes and the phrase windows
+#                of the 64 melodies (after `phrases`), 14 epochs, its best-judged epoch (twenty-sixth
+#                session: 57 min, about 3.5 min an epoch idle)
+#   evaluate     every shipped model on the held-out test notes and phrases (both directions)
 #
 # Each training is the `default` preset with the settings the shipped model was trained with;
 # its run folder is $RUNS/NAME, so an interrupted step resumes when rerun.  New versions are
@@ -37,7 +40,7 @@
 set -euo pipefail
 DATA=$(realpath -m "${1:-/work/data/sf}")
 shift || true
-STEPS=${*:-data classifiers faster cgan cyclegan phrases faster-phrases evaluate}
+STEPS=${*:-data classifiers faster cgan cyclegan phrases faster-phrases cgan-back evaluate}
 RUNS=${RUNS:-runs}
 MODELS=${MODELS:-exported_models}
 cd "$(dirname "$0")/.."
@@ -158,18 +161,25 @@ for step in $STEPS; do
         --epochs 4 --set select_notes=64 --set export_dir="$RUNS/cgan-bands64-export"
       soundtransform export "$RUNS/cgan-bands64" --name cgan_flute_to_keyboard_phrases --models-dir "$MODELS"
       ;;
+    cgan-back)
+      soundtransform train --method cgan --source keyboard --target flute --data "$DATA" \
+        --run-dir "$RUNS/cgan-back" --set train_on=both --epochs 14 --set export_dir="$MODELS"
+      ;;
     evaluate)
       for model in faster_flute_to_keyboard faster_flute_to_keyboard_phrases cgan_flute_to_keyboard cgan_flute_to_keyboard_phrases \
           cgan_flute_to_keyboard_notes cyclegan_flute_to_keyboard; do
         bash benchmarks/evaluate_model.sh "$model" "$DATA" "out/eval-$model"
         bash benchmarks/evaluate_phrases.sh "$model" "$DATA" "out/eval-phrases-$model"
       done
-      bash benchmarks/evaluate_model.sh cyclegan_keyboard_to_flute "$DATA" out/eval-cyclegan_keyboard_to_flute keyboard flute
+      for model in cyclegan_keyboard_to_flute cgan_keyboard_to_flute; do
+        bash benchmarks/evaluate_model.sh "$model" "$DATA" "out/eval-$model" keyboard flute
+      done
+      bash benchmarks/evaluate_phrases.sh cgan_keyboard_to_flute "$DATA" out/eval-phrases-cgan_keyboard_to_flute keyboard flute
       bash benchmarks/evaluate_baseline.sh "$DATA"
       bash benchmarks/evaluate_baseline.sh "$DATA" out/baseline-keyboard-flute keyboard flute
       ;;
     *)
-      echo "unknown step $step; choose from: data classifiers faster cgan cyclegan phrases faster-phrases evaluate" >&2
+      echo "unknown step $step; choose from: data classifiers faster cgan cyclegan phrases faster-phrases cgan-back evaluate" >&2
       exit 2
       ;;
   esac
