@@ -5,15 +5,15 @@
 Each argument is one row: a label, the folder of an evaluate report
 (``report.json``), optionally an exported model (name or path; its size is
 read from its newest version, or the version the path names; empty for none;
-``slow`` for Slow, sized by its perceptual classifier)
-and optionally the output folder of ``benchmarks/evaluate_phrases.sh`` for
-the same model (with no model, ``LABEL=REPORT_DIR::PHRASES_DIR``, that
-folder's unconverted inputs: the baseline row).  Prints a Markdown table: share judged target, share judged
-source, pitch within 50 cents, median pitch error, log-spectral distance to
-the nearest natural target note, share of 2-s phrase windows judged target,
-phrase notes within 50 cents, model size, and the seconds ``soundtransform
-convert`` took for the notes and for the phrases (``convert_seconds``, written
-by the evaluate scripts beside ``report/``).
+``slow`` for Slow, sized by its perceptual classifier), and optionally the
+output folder of ``benchmarks/evaluate_phrases.sh`` for the same model (with
+no model, ``LABEL=REPORT_DIR::PHRASES_DIR``: that folder's unconverted
+inputs, the baseline row).  Prints a Markdown table: share judged target,
+share judged source, pitch within 50 cents, median pitch error, log-spectral
+distance to the nearest natural target note, share of 2-s phrase windows
+judged target, phrase notes within 50 cents, model size, and the seconds
+``soundtransform convert`` took for the notes and for the phrases
+(``convert_seconds``, written by the evaluate scripts beside ``report/``).
 
 The reports come from ``benchmarks/evaluate_model.sh MODEL`` (a shipped
 model on the held-out test flutes, ``OUT/report``), ``evaluate_phrases.sh``
@@ -36,8 +36,8 @@ def _model_size(model):
     if not model:
         return "-"
     if model == "slow":  # no model of its own: the perceptual classifier it optimises against
-        model = os.path.join(export.models_dir(), "classifiers", "perceptual.keras")
-        return f"{os.path.getsize(model) / 1e6:.1f} MB (its classifier)"
+        classifier = os.path.join(export.models_dir(), "classifiers", "perceptual.keras")
+        return f"{os.path.getsize(classifier) / 1e6:.1f} MB (its classifier)"
     path = model if os.path.isdir(model) else os.path.join(export.models_dir(), model)
     versions = sorted((int(v) for v in os.listdir(path) if v.isdigit()), reverse=True) if os.path.isdir(path) else []
     if versions:
