@@ -46,6 +46,15 @@ def _model_size(model):
     return f"{total / 1e6:.1f} MB"
 
 
+def _report(folder):
+    """The ``report.json`` of an evaluate report folder, or a one-line error."""
+    path = os.path.join(folder, "report.json")
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: no report.json in {folder}; run soundtransform evaluate (or an evaluate script) first")
+    with open(path) as f:
+        return json.load(f)
+
+
 def _seconds(folder):
     """The ``convert_seconds`` an evaluate script left in `folder` (or its parent), as text."""
     for path in (os.path.join(folder, "convert_seconds"), os.path.join(folder, os.pardir, "convert_seconds")):
@@ -61,7 +70,7 @@ def _phrases(folder, inputs=False):
     """
     if not folder:
         return ["-", "-", "-"]
-    report = json.load(open(os.path.join(folder, "report", "report.json")))["phrases"]
+    report = _report(os.path.join(folder, "report"))["phrases"]
     if report is None:
         raise SystemExit(f"error: {folder}/report has no phrase figures (inputs without a JSON?)")
     figures = report["input" if inputs else "generated"]
@@ -73,7 +82,7 @@ def row(spec):
     label, _, rest = spec.partition("=")
     report_dir, _, rest = rest.partition(":")
     model, _, phrases_dir = rest.partition(":")
-    report = json.load(open(os.path.join(report_dir, "report.json")))
+    report = _report(report_dir)
     consistency, pitch = report["consistency"], report["pitch"]
     lsd = report["log_spectral_distance"]
     windows, phrase_pitch, phrase_seconds = _phrases(phrases_dir, inputs=not model)
