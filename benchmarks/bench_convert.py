@@ -39,7 +39,8 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from soundtransform import audio, convert, export, presets  # noqa: E402
+from soundtransform import audio, convert, export, pipeline, presets, registry  # noqa: E402
+from soundtransform.training import runs  # noqa: E402
 
 CLIP_SECONDS = 4.0
 FOLDER_NOTES = 100
@@ -140,7 +141,7 @@ def bench_upper_bins(data_dir, freq_bins, source, target, pairs=150):
     matched = [(s, by_pitch[(s.pitch, s.velocity)]) for s in sources if (s.pitch, s.velocity) in by_pitch]
     rng = np.random.default_rng(0)
     matched = [matched[i] for i in rng.permutation(len(matched))[:pairs]]
-    scores = {option: {"lsd_all": [], "lsd_active": [], "convergence": []} for option in export.UPPER_BINS}
+    scores = {option: {"lsd_all": [], "lsd_active": [], "convergence": []} for option in pipeline.UPPER_BINS}
     db_per_unit = -audio.DB_FLOOR / 2.0
     for s, t in matched:
         s_img = audio.waveform_to_image(audio.load(s.path))[0].numpy()[freq_bins:]
@@ -166,8 +167,8 @@ def bench_upper_bins_trained(generator_file, data_dir, source, target, pairs=40)
     """
     from soundtransform import data
 
-    generator = export.load_generator(generator_file)
-    modules = {option: export.build_serving_module(generator, upper_bins=option) for option in export.UPPER_BINS}
+    generator = runs.load_generator(generator_file)
+    modules = {option: pipeline.build_serving_module(generator, upper_bins=option) for option in pipeline.UPPER_BINS}
     freq_bins = modules["silent"].settings["freq_bins"]
     test = data.read_split(data_dir, "test")
     by_pitch = {}
@@ -206,10 +207,10 @@ def main():
     work = tempfile.mkdtemp(prefix="bench_convert.")
     try:
         what = args.model
-        if what is None and export.default_model() in export.model_names():
-            what = export.default_model()
+        if what is None and registry.default_model() in registry.model_names():
+            what = registry.default_model()
         if what is not None:
-            version_dir = export.find_version(what)
+            version_dir = registry.find_version(what)
             described = f"exported model {version_dir}"
         else:
             net, config = untrained_generator(args.generator, args.preset)
@@ -246,7 +247,7 @@ def main():
                     print(f"  upper_bins={option:7s} log-spectral {d['lsd_all']:.2f} dB (all bins), "
                           f"{d['lsd_active']:.1f} dB (target above -60 dB); convergence {d['convergence']:.3f}")
         if args.trained_generator:
-            path, run = export.find_run_generator(args.trained_generator)
+            path, run = runs.find_run_generator(args.trained_generator)
             source, target = run.get("source", "flute"), run.get("target", "keyboard")
             n, scores = bench_upper_bins_trained(path, args.data, source, target)
             print(f"trained generator {path}, {n} test {source} notes vs same-pitch real {target} notes:")

@@ -6,7 +6,7 @@ Run from the repository root::
                                      [--seconds 30] [--melodies 2] [--family flute]
 
 A model sees ``frames`` frames at a time; a longer input is cut into windows
-``frames - overlap`` apart whose outputs are cross-faded (`export._windowed`).
+``frames - overlap`` apart whose outputs are cross-faded (`pipeline._windowed`).
 Test-split phrases (instruments never seen in training) of ``--seconds`` are
 rendered into a temporary folder and converted.  Figures:
 

@@ -37,15 +37,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 def converters(model, levels, phase=None):
     """``{label: Converter}``: the model as exported, or rebuilt from its generator at each level
     (and with ``phase``, the inversion, if given)."""
-    from soundtransform import convert, export
+    from soundtransform import convert, export, registry
 
     if not levels and phase is None:
         return {"as exported": convert.load_model(model)}
     path, settings = model, {}
     if not (os.path.isfile(model) or os.path.isfile(os.path.join(model, "config.json"))):
-        version_dir = export.find_version(model)
-        metadata = export.read_metadata(version_dir)
-        path = os.path.join(version_dir, "assets", export.GENERATOR_ASSET)
+        version_dir = registry.find_version(model)
+        metadata = registry.read_metadata(version_dir)
+        path = os.path.join(version_dir, "assets", registry.GENERATOR_ASSET)
         settings = {k: metadata[k] for k in export.EXPORT_SETTINGS if k in metadata}
     if phase is not None:
         settings["phase"] = phase

@@ -25,7 +25,7 @@ import json
 import os
 import sys
 
-from soundtransform import export
+from soundtransform import registry
 
 
 def _pct(value):
@@ -36,9 +36,9 @@ def _model_size(model):
     if not model:
         return "-"
     if model == "slow":  # no model of its own: the perceptual classifier it optimises against
-        classifier = os.path.join(export.models_dir(), "classifiers", "perceptual.keras")
+        classifier = os.path.join(registry.models_dir(), "classifiers", "perceptual.keras")
         return f"{os.path.getsize(classifier) / 1e6:.1f} MB (its classifier)"
-    path = model if os.path.isdir(model) else os.path.join(export.models_dir(), model)
+    path = model if os.path.isdir(model) else os.path.join(registry.models_dir(), model)
     versions = sorted((int(v) for v in os.listdir(path) if v.isdigit()), reverse=True) if os.path.isdir(path) else []
     if versions:
         path = os.path.join(path, str(versions[0]))

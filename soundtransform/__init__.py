@@ -28,7 +28,7 @@ def convert_file(in_path, out_path, model=None, **options):
 
 
 def list_models(base_dir=None):
-    """Exported models with their metadata; see `soundtransform.export.list_models`."""
-    from soundtransform.export import list_models as _list_models
+    """Exported models with their metadata; see `soundtransform.registry.list_models`."""
+    from soundtransform.registry import list_models as _list_models
 
     return _list_models(base_dir)

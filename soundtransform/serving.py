@@ -1,19 +1,8 @@
-"""Serving at scale: TF Serving's version policies and labels, and a concurrent REST client.
+"""A client of TF Serving's REST API, with several requests in flight.
 
 One TF Serving process serves every model of ``exported_models/`` as
-`export.write_models_config` lists them in ``models.config`` (TF Serving's
-text-format ``ModelServerConfig``).  Per model, a deployment also chooses
-
-* a **version policy**, the versions TF Serving loads: ``latest:N`` (the N
-  newest, TF Serving's default is ``latest:1``), ``all``, or
-  ``specific:V1,V2``;
-* **version labels** such as ``stable`` and ``canary``, names that clients
-  address instead of numbers, so that a new version runs beside the old one
-  and is promoted by moving a label, with no client change.
-
-`configure` records them in ``BASE_DIR/serving.json`` and rewrites
-``models.config``; every later export rewrites ``models.config`` from the same
-file, so an export never drops a deployment's policy.
+`registry.write_models_config` lists them in ``models.config``; version
+policies and labels are set with `registry.configure`.
 
 `convert_folder_rest` sends a folder of sounds to TF Serving's REST predict
 API (``POST /v1/models/NAME[/versions/N | /labels/L]:predict``) with several
@@ -23,221 +12,14 @@ itself is not a dependency: only ``urllib`` is used.
 
 import json
 import os
-import re
 import time
 
 from soundtransform.errors import DataError, ParameterError, check_choice
 
-SETTINGS_FILE = "serving.json"  # version policies and labels that models.config is written with
-POLICIES = ("latest", "all", "specific")
-DEFAULT_POLICY = "latest:1"  # TF Serving's own default: the newest version only
-DEFAULT_MOUNT = "/models"  # where the docker examples mount exported_models/
 REQUEST_FORMATS = ("columnar", "row")  # REST "inputs" or "instances"
 DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT = 120.0  # seconds per request; a 20-minute input takes a while on CPU
 RETRY_STATUS = (429, 502, 503, 504)  # overloaded or restarting: worth another try
-_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-
-
-# ------------------------------------------------------------- models.config
-
-
-def parse_policy(text):
-    """Read a version policy: ``"latest"``, ``"latest:N"``, ``"all"`` or ``"specific:V1,V2"``.
-
-    Returns
-    -------
-    (kind, numbers) : (str, list of int)
-        ``("latest", [N])``, ``("all", [])`` or ``("specific", [V1, V2 ...])``
-        sorted, without repeats.
-    """
-    text = str(text).strip()
-    kind, colon, rest = text.partition(":")
-    usage = "use latest, latest:N, all or specific:V1,V2 (e.g. specific:1,2)"
-    if kind not in POLICIES:
-        raise ParameterError(f"unknown version policy {text!r}; {usage}")
-    try:
-        numbers = sorted({int(v) for v in rest.split(",") if v.strip()})
-    except ValueError:
-        raise ParameterError(f"cannot read the versions of policy {text!r}; {usage}") from None
-    if kind == "latest":
-        numbers = numbers if colon else [1]
-        if len(numbers) != 1 or numbers[0] < 1:
-            raise ParameterError(f"version policy {text!r} needs one number >= 1 after 'latest:'")
-    elif kind == "all" and (colon or numbers):
-        raise ParameterError(f"version policy {text!r}: 'all' takes no versions")
-    elif kind == "specific" and (not numbers or numbers[0] < 1):
-        raise ParameterError(f"version policy {text!r} names no versions >= 1; {usage}")
-    return kind, numbers
-
-
-def format_policy(kind, numbers):
-    """The inverse of `parse_policy`: ``("specific", [1, 2]) -> "specific:1,2"``."""
-    return kind if kind == "all" else f"{kind}:{','.join(map(str, numbers))}"
-
-
-def served_versions(policy, available):
-    """The versions TF Serving loads under ``policy`` when ``available`` are exported.
-
-    Raises
-    ------
-    ParameterError
-        A ``specific`` policy naming a version that is not exported.
-    """
-    kind, numbers = parse_policy(policy)
-    available = sorted(available)
-    if kind == "latest":
-        return available[-numbers[0]:]
-    if kind == "all":
-        return available
-    missing = [v for v in numbers if v not in available]
-    if missing:
-        raise ParameterError(
-            f"version {', '.join(map(str, missing))} is not exported; exported versions: "
-            f"{', '.join(map(str, available)) or 'none'}"
-        )
-    return numbers
-
-
-def parse_labels(items):
-    """``["stable=1", "canary=2"]`` (or a dict) -> ``{"stable": 1, "canary": 2}``."""
-    if isinstance(items, dict):
-        items = [f"{k}={v}" for k, v in items.items()]
-    labels = {}
-    for item in items or ():
-        name, eq, version = str(item).partition("=")
-        name = name.strip()
-        try:
-            number = int(version)
-        except ValueError:
-            number = 0
-        if not eq or not _LABEL.match(name) or number < 1:
-            raise ParameterError(
-                f"cannot read version label {item!r}: use NAME=VERSION with a name of letters, "
-                "digits, '_' and '-' (e.g. stable=1 canary=2)"
-            )
-        labels[name] = number
-    return labels
-
-
-def check_entry(model, entry, available):
-    """Check one model's ``{"versions": POLICY, "labels": {...}}`` against its exported versions.
-
-    Labels need a fixed set of loaded versions (``specific`` or ``all``): with
-    ``latest:N`` the next export would unload a labelled version.  TF Serving
-    only assigns a label to a version it serves.
-
-    Returns
-    -------
-    (served, labels) : (list of int, dict)
-    """
-    policy = entry.get("versions", DEFAULT_POLICY)
-    try:
-        served = served_versions(policy, available)
-        labels = parse_labels(entry.get("labels") or {})
-    except ParameterError as exc:
-        raise ParameterError(f"model {model}: {exc}") from None
-    if labels and parse_policy(policy)[0] == "latest":
-        raise ParameterError(
-            f"model {model}: version labels need a fixed set of versions; use --versions "
-            f"specific:{','.join(map(str, sorted(set(labels.values()))))} (or all), not {policy}"
-        )
-    for name, version in labels.items():
-        if version not in served:
-            raise ParameterError(
-                f"model {model}: label {name}={version} points to a version that is not served; "
-                f"served versions: {', '.join(map(str, served)) or 'none'}"
-            )
-    return served, labels
-
-
-def config_lines(model, entry, available, indent="    "):
-    """Text-proto lines of one ``config { }`` block for a model's policy and labels (none for the default)."""
-    kind, numbers = parse_policy(entry.get("versions", DEFAULT_POLICY))
-    _, labels = check_entry(model, entry, available)
-    lines = []
-    if (kind, numbers) != ("latest", [1]):
-        body = {"latest": [f"num_versions: {numbers[0]}"] if kind == "latest" else [],
-                "all": [], "specific": [f"versions: {v}" for v in numbers]}[kind]
-        lines += ["model_version_policy {", f"  {kind} {{", *(f"    {b}" for b in body), "  }", "}"]
-    for name, version in sorted(labels.items(), key=lambda item: (item[1], item[0])):
-        lines += ["version_labels {", f'  key: "{name}"', f"  value: {version}", "}"]
-    return [indent + line for line in lines]
-
-
-def read_settings(base_dir=None):
-    """``BASE_DIR/serving.json``: ``{"mount": str, "models": {NAME: {"versions", "labels"}}}`` ({} if absent)."""
-    from soundtransform import export
-
-    path = os.path.join(base_dir or export.models_dir(), SETTINGS_FILE)
-    if not os.path.isfile(path):
-        return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            settings = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    if not isinstance(settings, dict) or not isinstance(settings.get("models", {}), dict):
-        raise DataError(f"{path} is not a soundtransform serving file (expected {{\"models\": {{...}}}})")
-    return settings
-
-
-def configure(base_dir=None, model=None, versions=DEFAULT_POLICY, labels=None, mount=None):
-    """Set one model's version policy and labels, then rewrite ``models.config``.
-
-    Parameters
-    ----------
-    base_dir : str, optional
-        The export folder; default `export.models_dir`.
-    model : str, optional
-        The model to set; without it ``models.config`` is only rewritten.
-        Its entry becomes exactly ``versions`` and ``labels`` (so
-        ``configure(model=NAME)`` resets it to TF Serving's default).
-    versions : str
-        Version policy, see `parse_policy`.
-    labels : dict or list of "NAME=VERSION", optional
-        Version labels, e.g. ``{"stable": 1, "canary": 2}``; they need a
-        ``specific`` or ``all`` policy that serves their versions.
-    mount : str, optional
-        Where ``base_dir`` is mounted in the TF Serving container (the
-        ``base_path`` prefix); default ``/models``, remembered once set.
-
-    Returns
-    -------
-    path : str
-        ``BASE_DIR/models.config``, written atomically.
-    """
-    from soundtransform import export
-    from soundtransform.fileio import write_text
-
-    base_dir = os.path.abspath(base_dir or export.models_dir())
-    settings = read_settings(base_dir)
-    models = dict(settings.get("models", {}))
-    if mount is not None:
-        if not mount or any(c in mount for c in '"\\\n'):
-            raise ParameterError(f"mount {mount!r} must be a path without quotes or backslashes, e.g. /models")
-        settings["mount"] = mount.rstrip("/") or "/"
-    if model is None:
-        if labels or (versions or DEFAULT_POLICY) != DEFAULT_POLICY:
-            raise ParameterError("a version policy or labels need the model they are for: pass --model NAME")
-    else:
-        export.check_name(model)
-        available = export.versions(os.path.join(base_dir, model))
-        if not available:
-            names = ", ".join(export.model_names(base_dir)) or "none"
-            raise ParameterError(f"unknown model {model!r} in {base_dir}; available: {names}")
-        kind, numbers = parse_policy(versions or DEFAULT_POLICY)
-        entry = {"versions": format_policy(kind, numbers), "labels": parse_labels(labels)}
-        check_entry(model, entry, available)
-        if entry == {"versions": DEFAULT_POLICY, "labels": {}}:
-            models.pop(model, None)
-        else:
-            models[model] = entry
-    settings["models"] = models
-    path = os.path.join(base_dir, SETTINGS_FILE)
-    if models or settings.get("mount") or os.path.exists(path):
-        write_text(path, json.dumps(settings, indent=1, sort_keys=True) + "\n")
-    return export.write_models_config(base_dir)
 
 
 # ------------------------------------------------------------ REST client
@@ -251,12 +33,12 @@ def model_url(url, model, version=None, label=None):
     """``URL/v1/models/MODEL[/versions/N | /labels/L]``: one model's address in TF Serving's REST API."""
     from urllib.parse import urlsplit
 
-    from soundtransform import export
+    from soundtransform import registry
 
     parts = urlsplit(str(url))
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ParameterError(f"--url {url!r} is not an http(s) address; e.g. http://localhost:8501")
-    export.check_name(model)
+    registry.check_name(model)
     if version is not None and label is not None:
         raise ParameterError("give a version or a label, not both")
     path = f"{str(url).rstrip('/')}/v1/models/{model}"
@@ -265,7 +47,7 @@ def model_url(url, model, version=None, label=None):
             raise ParameterError(f"version {version} must be a number >= 1")
         path += f"/versions/{int(version)}"
     elif label is not None:
-        parse_labels([f"{label}=1"])  # the same rule as the labels written into models.config
+        registry.parse_labels([f"{label}=1"])  # the same rule as the labels written into models.config
         path += f"/labels/{label}"
     return path
 
@@ -428,15 +210,15 @@ def convert_folder_rest(in_dir, out_dir, url, model, version=None, label=None,
     from tqdm import tqdm
 
     from soundtransform import audio
-    from soundtransform.convert import _input_rate, _output_name, folder_plan
+    from soundtransform.convert import folder_plan, input_rate, output_name
 
     files, out_dir, kept = folder_plan(in_dir, out_dir, overwrite)
-    targets = {f: os.path.join(out_dir, _output_name(f)) for f in files}
+    targets = {f: os.path.join(out_dir, output_name(f)) for f in files}
     os.makedirs(out_dir, exist_ok=True)
 
     def convert_one(path):
         y16 = audio.load(path, require_sound=True)
-        rate = _input_rate(path)
+        rate = input_rate(path)
         out16 = predict(url, model, y16[None], version, label, request_format, timeout)[0]
         length = int(round(len(y16) * rate / audio.SAMPLE_RATE))
         audio.save(targets[path], audio.fit_length(audio.resample(out16, audio.SAMPLE_RATE, rate), length), rate)

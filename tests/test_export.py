@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import make_tone
-from soundtransform import audio, export
+from soundtransform import audio, export, pipeline, registry
 from soundtransform.errors import DataError, ParameterError
 
 FREQ_BINS, FRAMES, OVERLAP = 32, 32, 8
@@ -60,18 +60,18 @@ def test_versions_layout_metadata_and_config(exported):
     assert exported["v1"] == os.path.join(base, "tiny", "1")
     assert exported["v2"] == os.path.join(base, "tiny", "2")
     assert sorted(os.listdir(os.path.join(base, "tiny"))) == ["1", "2"], "no hidden leftovers"
-    meta = export.read_metadata(exported["v2"])
+    meta = registry.read_metadata(exported["v2"])
     assert meta["method"] == "test" and meta["source"] == "flute" and meta["version"] == 2
     assert (meta["phase"], meta["freq_bins"], meta["frames"], meta["overlap"]) == ("source", 32, 32, OVERLAP)
-    assert meta["upper_bins"] == export.DEFAULT_UPPER_BINS
-    assert meta["input_peak_db"] == export.DEFAULT_INPUT_PEAK_DB
-    assert export.read_metadata(exported["gl"])["phase"] == "griffin-lim"
+    assert meta["upper_bins"] == pipeline.DEFAULT_UPPER_BINS
+    assert meta["input_peak_db"] == pipeline.DEFAULT_INPUT_PEAK_DB
+    assert registry.read_metadata(exported["gl"])["phase"] == "griffin-lim"
     config = open(os.path.join(base, "models.config")).read()
     for name in ("tiny", "tiny_gl"):
         assert f'name: "{name}"' in config and f'base_path: "/models/{name}"' in config
     assert config.count('model_platform: "tensorflow"') == 2
-    assert export.find_version("tiny", base) == exported["v2"]
-    assert [m["name"] for m in export.list_models(base)] == ["tiny", "tiny_gl"]
+    assert registry.find_version("tiny", base) == exported["v2"]
+    assert [m["name"] for m in registry.list_models(base)] == ["tiny", "tiny_gl"]
 
 
 _FRESH = r"""
@@ -100,7 +100,7 @@ def test_fresh_tensorflow_process_matches_project_model(exported, tmp_path):
     out = np.load(tmp_path / "out.npz")
     images = -0.5 * np.ones([1, 32, 40, 1], np.float32)
     for i, phase in enumerate(("source", "griffin-lim")):
-        own = export.build_serving_module(exported["generator"], phase=phase, n_iter=4,
+        own = pipeline.build_serving_module(exported["generator"], phase=phase, n_iter=4,
                                           overlap=OVERLAP if phase == "source" else None)
         expected = own.serving_default(x)["waveform"].numpy()
         assert out[f"w{i}"].shape == x.shape
@@ -121,11 +121,11 @@ def test_saved_model_cli_lists_signatures(exported):
     assert "shape: (-1, 32, -1, 1)" in text
 
 
-@pytest.mark.parametrize("upper_bins", export.UPPER_BINS)
+@pytest.mark.parametrize("upper_bins", pipeline.UPPER_BINS)
 def test_short_clip_matches_eager_pipeline(exported, upper_bins):
     """The graph equals audio.py + generator + audio.py written out by hand (one window)."""
     y = note_like(0.4)
-    module = export.build_serving_module(exported["generator"], overlap=OVERLAP, upper_bins=upper_bins,
+    module = pipeline.build_serving_module(exported["generator"], overlap=OVERLAP, upper_bins=upper_bins,
                                          input_peak_db=None)
     got = module.serving_default(y[None])["waveform"].numpy()[0]
     image, phase = audio.waveform_to_image(np.pad(y, [0, audio.HOP_LENGTH]))
@@ -141,7 +141,7 @@ def test_short_clip_matches_eager_pipeline(exported, upper_bins):
 @pytest.mark.parametrize("seconds", [0.01, 1.9, 7.3])
 def test_identity_generator_reproduces_input(notes, seconds):
     """No seams: with an identity generator, source-phase conversion gives the input back."""
-    module = export.build_serving_module(identity_generator(), overlap=OVERLAP, upper_bins="source")
+    module = pipeline.build_serving_module(identity_generator(), overlap=OVERLAP, upper_bins="source")
     y = np.concatenate([audio.load(n.path) for n in notes[:2]])[: int(seconds * audio.SAMPLE_RATE)]
     y = y + note_like(seconds)[: len(y)]
     out = module.serving_default(y[None])["waveform"].numpy()[0]
@@ -155,7 +155,7 @@ def test_long_input_equals_window_by_window():
     Without level matching: with it, each window alone would be scaled to its
     own peak, the long input to the loudest window's.
     """
-    module = export.build_serving_module(tiny_generator(seed=3), overlap=OVERLAP, input_peak_db=None)
+    module = pipeline.build_serving_module(tiny_generator(seed=3), overlap=OVERLAP, input_peak_db=None)
     hop = FRAMES - OVERLAP
     y = note_like(3.0)
     long = module.serving_default(y[None])["waveform"].numpy()[0]
@@ -174,8 +174,8 @@ def test_long_input_equals_window_by_window():
 def test_level_matching_converts_every_gain_alike():
     """A clip at any level converts as it would at input_peak_db dBFS, then comes back at its own level."""
     generator = tiny_generator(seed=3)
-    matched = export.build_serving_module(generator, overlap=OVERLAP, input_peak_db=-19.0)
-    as_is = export.build_serving_module(generator, overlap=OVERLAP, input_peak_db=None)
+    matched = pipeline.build_serving_module(generator, overlap=OVERLAP, input_peak_db=-19.0)
+    as_is = pipeline.build_serving_module(generator, overlap=OVERLAP, input_peak_db=None)
     assert matched.settings["input_peak_db"] == -19.0 and as_is.settings["input_peak_db"] is None
     y = note_like(1.5)
     y = (y * 10 ** (-19.0 / 20) / np.max(np.abs(y))).astype(np.float32)  # its peak at -19 dBFS already
@@ -202,13 +202,13 @@ def test_level_matching_converts_every_gain_alike():
 
 
 def test_input_peak_db_is_checked():
-    assert export.check_input_peak_db("none") is None and export.check_input_peak_db(" None ") is None
-    assert export.check_input_peak_db("-12.5") == -12.5 and export.check_input_peak_db(0) == 0.0
+    assert pipeline.check_input_peak_db("none") is None and pipeline.check_input_peak_db(" None ") is None
+    assert pipeline.check_input_peak_db("-12.5") == -12.5 and pipeline.check_input_peak_db(0) == 0.0
     for bad in ("loud", 3, -100, float("nan")):
         with pytest.raises(ParameterError, match="input_peak_db"):
-            export.check_input_peak_db(bad)
+            pipeline.check_input_peak_db(bad)
     with pytest.raises(ParameterError, match="input_peak_db"):
-        export.build_serving_module(tiny_generator(), input_peak_db=6)
+        pipeline.build_serving_module(tiny_generator(), input_peak_db=6)
 
 
 def test_bad_tensors_are_rejected(exported):
@@ -230,7 +230,7 @@ def test_bad_tensors_are_rejected(exported):
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf"):
         images(images=tf.fill([1, 32, 32, 1], np.nan))
     # The in-graph checks hold also where no input signature guards the call.
-    module = export.build_serving_module(tiny_generator())
+    module = pipeline.build_serving_module(tiny_generator())
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="rank|batch, samples"):
         module.serving_default.python_function(tf.zeros([2, 3, 4]))
 
@@ -249,14 +249,14 @@ def test_wrong_kind_of_model_is_refused(tmp_path):
 
 def test_unknown_model_lists_available(exported, tmp_path):
     with pytest.raises(ParameterError, match="available: tiny, tiny_gl"):
-        export.find_version("nope", exported["base"])
+        registry.find_version("nope", exported["base"])
     with pytest.raises(DataError, match="no exported model"):
-        export.find_version(str(tmp_path))
+        registry.find_version(str(tmp_path))
 
 
 _EXPORT_SLOWLY = r"""
 import sys, keras
-from soundtransform import export
+from soundtransform import export, pipeline, registry
 inputs = keras.Input((32, 32, 1))
 x = inputs
 for i in range(120):  # many layers: the SavedModel takes a while to write, even on a busy machine
@@ -294,11 +294,11 @@ def test_interrupted_export_leaves_previous_version(tmp_path, sig):
     out, err = proc.communicate(timeout=120)
     assert "finished" not in out
     assert proc.returncode != 0
-    assert export.versions(model_dir) == [1]
+    assert registry.versions(model_dir) == [1]
     assert sorted(e for e in os.listdir(model_dir) if not e.startswith(".")) == ["1"]
     if sig == signal.SIGINT:  # an exception cleans up its temporary folder
         assert os.listdir(model_dir) == ["1"], os.listdir(model_dir)
-    assert export.find_version("tiny", base) == first
+    assert registry.find_version("tiny", base) == first
     loaded = tf.saved_model.load(first)
     out = loaded.signatures["serving_default"](waveform=tf.constant(note_like(0.5)[None]))["waveform"]
     assert np.all(np.isfinite(out.numpy()))
@@ -321,7 +321,7 @@ def test_export_run_dir_and_models_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     version = models / "cyclegan_flute_to_keyboard" / "1"
     assert f"exported {version}" in result.stdout
-    meta = export.read_metadata(str(version))
+    meta = registry.read_metadata(str(version))
     assert (meta["method"], meta["source"], meta["target"], meta["note"]) == ("cyclegan", "flute", "keyboard", "hello")
     assert meta["metrics"]["cycle_loss"] == 0.25 and meta["training_data"]["train_notes"] == 12
     listing = run_cli("models", "--models-dir", models)
@@ -342,8 +342,8 @@ def test_exported_version_reexports_with_its_metadata_and_settings(tmp_path):
             "training_data": {"train_notes": 12}}
     old = export.export_generator(generator, "tiny", meta, base_dir=base, overlap=OVERLAP, upper_bins="source",
                                   input_peak_db=None)
-    assert export.read_metadata(old)["input_peak_db"] is None  # chosen: a re-export would keep it
-    path = os.path.join(old, "assets", export.METADATA_FILE)  # as the exports before the setting wrote it
+    assert registry.read_metadata(old)["input_peak_db"] is None  # chosen: a re-export would keep it
+    path = os.path.join(old, "assets", registry.METADATA_FILE)  # as the exports before the setting wrote it
     written = json.load(open(path))
     del written["input_peak_db"]
     with open(path, "w") as f:
@@ -351,18 +351,18 @@ def test_exported_version_reexports_with_its_metadata_and_settings(tmp_path):
     result = run_cli("export", old, "--models-dir", base, "--set", "why=level matching")
     assert result.returncode == 0, result.stderr[-2000:]
     new = os.path.join(base, "tiny", "2")
-    before, after = export.read_metadata(old), export.read_metadata(new)
+    before, after = registry.read_metadata(old), registry.read_metadata(new)
     for key in ("method", "source", "target", "metrics", "training_data", "overlap", "upper_bins", "phase",
                 "freq_bins", "frames"):
         assert after[key] == before[key], key
-    assert "input_peak_db" not in before and after["input_peak_db"] == export.DEFAULT_INPUT_PEAK_DB
+    assert "input_peak_db" not in before and after["input_peak_db"] == pipeline.DEFAULT_INPUT_PEAK_DB
     assert after["reexported_from"]["version"] == 1 and after["why"] == "level matching"
     y = (0.3 * note_like(1.2)).astype(np.float32)
-    own = export.build_serving_module(generator, overlap=OVERLAP, upper_bins="source")
+    own = pipeline.build_serving_module(generator, overlap=OVERLAP, upper_bins="source")
     served = tf.saved_model.load(new).signatures["serving_default"](waveform=tf.constant(y[None]))["waveform"]
     np.testing.assert_allclose(served.numpy()[0], own.serving_default(y[None])["waveform"].numpy()[0], atol=1e-5)
     # Given settings win over the version's own; a version re-exported keeps its level.
     third = export.export_run(new, base_dir=base, phase="griffin-lim", n_iter=2, input_peak_db=-12.0)
-    assert (export.read_metadata(third)["phase"], export.read_metadata(third)["input_peak_db"]) == ("griffin-lim", -12.0)
+    assert (registry.read_metadata(third)["phase"], registry.read_metadata(third)["input_peak_db"]) == ("griffin-lim", -12.0)
     fourth = export.export_run(third, name="copy", base_dir=base)
-    assert export.read_metadata(fourth)["input_peak_db"] == -12.0 and fourth == os.path.join(base, "copy", "1")
+    assert registry.read_metadata(fourth)["input_peak_db"] == -12.0 and fourth == os.path.join(base, "copy", "1")

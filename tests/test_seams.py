@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from soundtransform import audio, convert, export, phrases
+from soundtransform import audio, convert, export, phrases, pipeline
 from soundtransform.networks.unet import UNet
 
 FREQ_BINS, FRAMES, OVERLAP = 32, 32, 8
@@ -19,7 +19,7 @@ def long_phrase(tmp_path_factory):
     phrase = [p for split in ("train", "valid", "test") for p in phrases.read_phrases(root, split)][0]
     y = audio.load(phrase.path)
     # At the level the export matches every input to, so its gain is 1 and the hand-made path below needs none.
-    y = (y * 10 ** (export.DEFAULT_INPUT_PEAK_DB / 20) / np.max(np.abs(y))).astype(np.float32)
+    y = (y * 10 ** (pipeline.DEFAULT_INPUT_PEAK_DB / 20) / np.max(np.abs(y))).astype(np.float32)
     return y, phrase.notes
 
 
@@ -59,7 +59,7 @@ def test_long_phrase_in_one_call_equals_window_by_window(long_phrase, converter)
         np.testing.assert_allclose(one_call[:, k * HOP + lo:k * HOP + hi], window[:, lo:hi], atol=1e-5,
                                    err_msg=f"window {k}")
     # 2. In the joins: the raised-cosine cross-fade of the two windows, nothing else.
-    weights = export.crossfade_weights(FRAMES, OVERLAP)
+    weights = pipeline.crossfade_weights(FRAMES, OVERLAP)
     total = np.zeros((FREQ_BINS, (len(alone) - 1) * HOP + FRAMES))
     norm = np.zeros(total.shape[1])
     for k, window in enumerate(alone):

@@ -27,13 +27,13 @@ from tensorflow_serving.config import model_server_config_pb2
 
 import soundtransform
 from conftest import ROOT, assert_one_line_error, run_cli
-from soundtransform import audio, export, serving
+from soundtransform import audio, export, registry, serving
 from soundtransform.errors import DataError, ParameterError
 
-SHIPPED = export.shipped_models_dir()
+SHIPPED = registry.shipped_models_dir()
 EXAMPLE = os.path.join(ROOT, "docs", "serving", "models.config.example")
 BATCHING = os.path.join(SHIPPED, "batching.config")
-MODEL = export.DEFAULT_MODEL
+MODEL = registry.DEFAULT_MODEL
 
 
 # ------------------------------------------------------------ config files
@@ -71,9 +71,9 @@ def served(model_config, available):
 
 
 def test_shipped_models_config_parses_and_names_exported_versions():
-    config = parse_config(os.path.join(SHIPPED, export.CONFIG_FILE))
+    config = parse_config(os.path.join(SHIPPED, registry.CONFIG_FILE))
     models = config.model_config_list.config
-    assert [m.name for m in models] == export.model_names(SHIPPED)
+    assert [m.name for m in models] == registry.model_names(SHIPPED)
     assert MODEL in [m.name for m in models]
     for model in models:
         assert model.model_platform == "tensorflow"
@@ -91,8 +91,8 @@ def test_example_config_is_what_serving_config_writes(tmp_path):
         for v in numbers:  # version folders as TF Serving finds them
             (base / name / str(v)).mkdir(parents=True)
             (base / name / str(v) / "saved_model.pb").write_bytes(b"")
-    serving.configure(str(base), MODEL, "specific:1,2", ["stable=1", "canary=2"])
-    path = serving.configure(str(base), "cyclegan_flute_to_keyboard", "latest:2")
+    registry.configure(str(base), MODEL, "specific:1,2", ["stable=1", "canary=2"])
+    path = registry.configure(str(base), "cyclegan_flute_to_keyboard", "latest:2")
 
     def body(p):
         return [line for line in open(p, encoding="utf-8").read().splitlines() if not line.startswith("#")]
@@ -109,9 +109,9 @@ def test_example_config_is_what_serving_config_writes(tmp_path):
     # A later export rewrites models.config from serving.json: the policy stays.
     (base / MODEL / "3").mkdir()
     (base / MODEL / "3" / "saved_model.pb").write_bytes(b"")
-    assert body(export.write_models_config(str(base))) == body(EXAMPLE)
+    assert body(registry.write_models_config(str(base))) == body(EXAMPLE)
     # --model alone resets to TF Serving's default (the newest version).
-    serving.configure(str(base), MODEL)
+    registry.configure(str(base), MODEL)
     again = {m.name: m for m in parse_config(path).model_config_list.config}[MODEL]
     assert not again.HasField("model_version_policy") and not again.version_labels
 
@@ -130,12 +130,12 @@ def test_bad_policies_and_labels_are_refused(tmp_path, versions, labels, error, 
     for v in (1, 2):
         (tmp_path / "m" / str(v)).mkdir(parents=True)
         (tmp_path / "m" / str(v) / "saved_model.pb").write_bytes(b"")
-    export.write_models_config(str(tmp_path))
+    registry.write_models_config(str(tmp_path))
     before = (tmp_path / "models.config").read_text()
     with pytest.raises(error, match=re.escape(words)):
-        serving.configure(str(tmp_path), "m", versions, labels)
+        registry.configure(str(tmp_path), "m", versions, labels)
     assert (tmp_path / "models.config").read_text() == before
-    assert not (tmp_path / serving.SETTINGS_FILE).exists()
+    assert not (tmp_path / registry.SETTINGS_FILE).exists()
 
 
 # BatchingParameters (tensorflow_serving/servables/tensorflow/session_bundle_config.proto):
@@ -313,7 +313,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def shipped_server():
     """The shipped exported_models/ served as its committed models.config says."""
-    server = ReferenceServing(os.path.join(SHIPPED, export.CONFIG_FILE), SHIPPED)
+    server = ReferenceServing(os.path.join(SHIPPED, registry.CONFIG_FILE), SHIPPED)
     yield server
     server.shutdown()
 
@@ -372,7 +372,7 @@ def test_client_converts_folder_concurrently_like_the_project_model(shipped_serv
     sf.write(note_dir / "silent.wav", np.zeros(8000, np.float32), 16000)
     cli_out = tmp_path / "cli_out"
     result = run_cli("serve-client", note_dir, cli_out, "--url", shipped_server.url, "--model", MODEL,
-                     "--version", export.versions(os.path.join(SHIPPED, MODEL))[-1], "--format", "row",
+                     "--version", registry.versions(os.path.join(SHIPPED, MODEL))[-1], "--format", "row",
                      "--concurrency", 2)
     assert result.returncode == 1, result.stderr
     assert "wrote 4 files" in result.stdout
@@ -396,7 +396,7 @@ def test_labels_route_stable_and_canary_to_their_versions(tmp_path, rng):
     base = str(tmp_path / "models")
     for seed in (1, 2):
         export.export_generator(tiny_generator(seed), "tiny", {"method": "test"}, base_dir=base)
-    path = serving.configure(base, "tiny", "specific:1,2", {"stable": 1, "canary": 2})
+    path = registry.configure(base, "tiny", "specific:1,2", {"stable": 1, "canary": 2})
     server = ReferenceServing(path, base)
     try:
         x = (0.1 * rng.standard_normal((2, 8000))).astype(np.float32)

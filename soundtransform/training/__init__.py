@@ -1,0 +1,5 @@
+"""What the training methods share: run folders, pairing, augmentation, judge selection, recipes.
+
+Each module has one job; `soundtransform.methods` builds on them, and no
+method imports another.
+"""
