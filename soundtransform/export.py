@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from soundtransform import pipeline, registry
-from soundtransform.errors import DataError, ParameterError
+from soundtransform.errors import ParameterError
 from soundtransform.fileio import atomic_dir
 from soundtransform.pipeline import DEFAULT_INPUT_PEAK_DB, DEFAULT_UPPER_BINS
 from soundtransform.training import runs
@@ -53,6 +53,7 @@ def export_generator(generator, name, metadata=None, base_dir=None, phase="sourc
         ``BASE_DIR/NAME/VERSION``, complete (written under a hidden name, then
         renamed).  ``BASE_DIR/models.config`` is rewritten to list every model.
     """
+    import keras
     import tensorflow as tf
 
     registry.check_name(name)
@@ -80,9 +81,13 @@ def export_generator(generator, name, metadata=None, base_dir=None, phase="sourc
         with open(asset, "w", encoding="utf-8") as f:
             f.write(text)
         module.metadata_file = tf.saved_model.Asset(asset)  # copied into assets/
-        kept = os.path.join(scratch, registry.GENERATOR_ASSET)
-        generator.save(kept)
-        module.generator_file = tf.saved_model.Asset(kept)
+        # The weights are stored once, as the SavedModel's variables: ``generator_weights`` lists them in
+        # the generator's own order, and generator.json holds its architecture (`runs.load_exported_generator`).
+        architecture = os.path.join(scratch, registry.GENERATOR_CONFIG)
+        with open(architecture, "w", encoding="utf-8") as f:
+            json.dump(keras.saving.serialize_keras_object(generator), f, default=_jsonable)
+        module.generator_config = tf.saved_model.Asset(architecture)
+        module.generator_weights = [getattr(w, "value", w) for w in generator.weights]
         with atomic_dir(version_dir) as tmp:
             tf.saved_model.save(module, tmp, signatures=signatures)
     registry.write_models_config(base_dir)
@@ -165,9 +170,7 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
 
 def _reexport_version(version_dir, name, base_dir, metadata, options):
     old = registry.read_metadata(version_dir)
-    generator_path = os.path.join(version_dir, "assets", registry.GENERATOR_ASSET)
-    if not os.path.isfile(generator_path):
-        raise DataError(f"{version_dir} was exported without its generator; export its run folder instead")
+    generator = runs.load_exported_generator(version_dir)
     info = {k: v for k, v in old.items() if k not in _EXPORT_KEYS}
     info["reexported_from"] = {"name": old.get("name"), "version": old.get("version"),
                                "created": old.get("created")}
@@ -175,5 +178,5 @@ def _reexport_version(version_dir, name, base_dir, metadata, options):
     for key in EXPORT_SETTINGS:
         if key not in options and key in old:
             options[key] = old[key]
-    return export_generator(runs.load_generator(generator_path), name or old.get("name"), info,
+    return export_generator(generator, name or old.get("name"), info,
                             base_dir=base_dir, **options)

@@ -8,7 +8,7 @@ the same)::
     BASE_DIR/NAME/VERSION/saved_model.pb   VERSION = 1, 2, 3 ...
     BASE_DIR/NAME/VERSION/variables/
     BASE_DIR/NAME/VERSION/assets/soundtransform.json   the metadata
-    BASE_DIR/NAME/VERSION/assets/generator.keras       the generator, to fine-tune from
+    BASE_DIR/NAME/VERSION/assets/generator.json        the generator's architecture, to fine-tune from
 
 A name is looked up in the user's models folder (``$SOUNDTRANSFORM_MODELS``)
 first, then in the shipped models.  Per model, a deployment also chooses
@@ -34,7 +34,8 @@ from soundtransform.fileio import write_text
 
 DEFAULT_MODEL = "cgan_flute_to_keyboard"  # what ships; $SOUNDTRANSFORM_DEFAULT_MODEL overrides
 METADATA_FILE = "soundtransform.json"
-GENERATOR_ASSET = "generator.keras"  # the exported generator itself, for fine-tuning
+GENERATOR_CONFIG = "generator.json"  # the generator's architecture; its weights are the SavedModel's own
+GENERATOR_ASSET = "generator.keras"  # older exports kept a second copy of the generator here
 CONFIG_FILE = "models.config"
 SETTINGS_FILE = "serving.json"  # version policies and labels that models.config is written with
 POLICIES = ("latest", "all", "specific")
@@ -53,9 +54,13 @@ def models_dir():
 
 
 def shipped_models_dir():
-    """``exported_models/`` of the repository (next to ``cli.py``): the models that ship."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.join(root, "exported_models")
+    """The models that ship: ``soundtransform/exported_models/`` of an installed package (the wheel holds
+    them as package data), else ``exported_models/`` of the source tree, next to ``cli.py``."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(package, "exported_models")
+    if os.path.isdir(installed):
+        return installed
+    return os.path.join(os.path.dirname(package), "exported_models")
 
 
 def search_dirs(base_dir=None):

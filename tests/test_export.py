@@ -366,3 +366,34 @@ def test_exported_version_reexports_with_its_metadata_and_settings(tmp_path):
     assert (registry.read_metadata(third)["phase"], registry.read_metadata(third)["input_peak_db"]) == ("griffin-lim", -12.0)
     fourth = export.export_run(third, name="copy", base_dir=base)
     assert registry.read_metadata(fourth)["input_peak_db"] == -12.0 and fourth == os.path.join(base, "copy", "1")
+
+
+def test_weights_are_stored_once_and_the_generator_comes_back(exported):
+    """An export keeps the generator's weights only as SavedModel variables, and rebuilds it from them."""
+    from soundtransform.training import runs
+
+    version = exported["v1"]
+    assets = sorted(os.listdir(os.path.join(version, "assets")))
+    assert assets == [registry.GENERATOR_CONFIG, registry.METADATA_FILE]
+    weights = exported["generator"].get_weights()
+    stored = sum(w.nbytes for w in weights)
+    variables = sum(os.path.getsize(os.path.join(version, "variables", f))
+                    for f in os.listdir(os.path.join(version, "variables")))
+    assert variables < 2 * stored + 20000, "each weight is stored once"
+    back = runs.load_exported_generator(version)
+    for a, b in zip(back.get_weights(), weights):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, FREQ_BINS, FRAMES, 1)).astype(np.float32)
+    np.testing.assert_allclose(back(x).numpy(), exported["generator"](x).numpy(), atol=1e-6)
+
+
+def test_export_without_its_generator_is_a_clear_error(exported, tmp_path):
+    import shutil
+
+    from soundtransform.training import runs
+
+    bare = str(tmp_path / "bare")
+    shutil.copytree(exported["v1"], bare)
+    os.remove(os.path.join(bare, "assets", registry.GENERATOR_CONFIG))
+    with pytest.raises(DataError, match="exported without its generator"):
+        runs.load_exported_generator(bare)

@@ -136,8 +136,13 @@ def init_generator(generator, init_from):
     generator : keras.Model, built
     init_from : str
         A generator ``.keras`` file, a run folder (`find_run_generator`), or
-        an exported model's name or folder (`find_version`; its
-        ``assets/generator.keras``).
+        an exported model's name or folder (`registry.find_version`,
+        `load_exported_generator`).
+
+    Returns
+    -------
+    path : str
+        The generator file or exported version folder the weights came from.
 
     Raises
     ------
@@ -153,12 +158,12 @@ def init_generator(generator, init_from):
             os.path.join(init_from, "config.json"))):
         path, _ = find_run_generator(init_from)
     else:
-        version_dir = registry.find_version(init_from)
-        path = os.path.join(version_dir, "assets", registry.GENERATOR_ASSET)
-        if not os.path.isfile(path):
-            raise DataError(f"init_from: {version_dir} was exported without its generator "
-                            f"(assets/{registry.GENERATOR_ASSET}); pass its run folder or generator .keras file")
-    source = load_generator(path)
+        path = None
+    if path is None:
+        path = registry.find_version(init_from)
+        source = load_exported_generator(path)
+    else:
+        source = load_generator(path)
     want = [tuple(generator.input_shape[1:])] + [tuple(w.shape) for w in generator.weights]
     have = [tuple(source.input_shape[1:])] + [tuple(w.shape) for w in source.weights]
     if want != have:
@@ -167,6 +172,43 @@ def init_generator(generator, init_from):
                              "use the same ngf, depth, freq_bins and frames")
     generator.set_weights(source.get_weights())
     return path
+
+
+def load_exported_generator(version_dir):
+    """The Keras generator of an exported version, to fine-tune, average or export again.
+
+    Its architecture is ``assets/generator.json`` and its weights are the
+    SavedModel's own variables (``generator_weights``), so an export stores
+    them once.  An export that kept a ``assets/generator.keras`` copy loads
+    from that.
+
+    Raises
+    ------
+    DataError
+        The version holds neither, or cannot be loaded.
+    """
+    import keras
+
+    version_dir = os.fspath(version_dir)
+    kept = os.path.join(version_dir, "assets", registry.GENERATOR_ASSET)
+    if os.path.isfile(kept):
+        return load_generator(kept)
+    architecture = os.path.join(version_dir, "assets", registry.GENERATOR_CONFIG)
+    if not os.path.isfile(architecture):
+        raise DataError(f"{version_dir} was exported without its generator (no assets/{registry.GENERATOR_CONFIG}); "
+                        "export its run folder instead")
+    import tensorflow as tf
+
+    _register_project_objects()
+    try:
+        with open(architecture, encoding="utf-8") as f:
+            generator = keras.saving.deserialize_keras_object(json.load(f))
+        weights = tf.saved_model.load(version_dir).generator_weights
+        generator.set_weights([w.numpy() for w in weights])
+    except Exception as exc:  # a corrupt or foreign export
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"cannot load the generator of {version_dir}: {first[:300]}") from None
+    return generator
 
 
 def _direction(generator_path, run):
