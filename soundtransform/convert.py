@@ -1,7 +1,7 @@
 """Inference, the product: audio -> model -> audio, for arrays, files and folders.
 
 `load_model` gives a `Converter`: an exported model (a name in
-`export.models_dir`, a model folder or a version folder), a generator file
+`registry.models_dir`, a model folder or a version folder), a generator file
 (``.keras``, wrapped in the same graph the export writes) or a training run
 folder.  ``Converter.convert(waveform, sample_rate)`` returns a waveform of the
 same length and rate.  `convert_file` and `convert_folder` do files; the CLI's
@@ -23,11 +23,13 @@ import numpy as np
 
 from soundtransform import audio
 from soundtransform.errors import DataError, ParameterError, check_choice
-from soundtransform.export import DEFAULT_MODEL, default_model  # noqa: F401 (part of this module's API)
+from soundtransform.registry import DEFAULT_MODEL, default_model  # noqa: F401 (part of this module's API)
 
-INPUT_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")
+INPUT_EXTENSIONS = audio.AUDIO_EXTENSIONS
 OUTPUT_EXTENSIONS = (".wav", ".flac", ".ogg")
-METHODS = ("model", "slow")
+METHODS = ("model", "slow", "faster", "cgan", "cyclegan")  # "model": a named export, or the default
+MODEL_METHODS = ("faster", "cgan", "cyclegan")  # methods whose exported model converts: METHOD_SOURCE_to_TARGET
+DEFAULT_SOURCE, DEFAULT_TARGET = "flute", "keyboard"
 BATCH_SIZE = 8  # same-length files converted in one call
 NOTE_MIN_SECONDS = 0.15  # `note_bounds`: a shorter piece joins the note before it
 NOTE_MIN_STRENGTH = 1.0  # `note_bounds`: weaker onsets are not notes (conservative:
@@ -187,9 +189,9 @@ def load_model(model=None, base_dir=None, **options):
         ``NAME/VERSION`` folder, a generator ``.keras`` file or a run folder.
         Default: `default_model`.
     base_dir : str, optional
-        Where names are looked up; default `export.models_dir`.
+        Where names are looked up; default `registry.models_dir`.
     **options
-        For ``.keras`` files and run folders only: `export.build_serving_module`'s
+        For ``.keras`` files and run folders only: `pipeline.build_serving_module`'s
         ``phase``, ``n_iter``, ``overlap``, ``upper_bins``, ``input_peak_db`` (an export fixed them).
 
     Raises
@@ -200,13 +202,13 @@ def load_model(model=None, base_dir=None, **options):
     DataError
         A folder or file that holds no usable model.
     """
-    from soundtransform import export
+    from soundtransform import registry
 
     named_default = model is None
     model = os.fspath(model) if model is not None else default_model()
     is_file = os.path.isfile(model)
     is_run = os.path.isdir(model) and not os.path.isfile(os.path.join(model, "saved_model.pb")) \
-        and not export.versions(model) and os.path.isfile(os.path.join(model, "config.json"))
+        and not registry.versions(model) and os.path.isfile(os.path.join(model, "config.json"))
     if is_file or is_run:
         if is_file and not model.endswith(".keras"):
             raise ParameterError(f"{model} is not a model: give an exported model's name or folder, "
@@ -216,7 +218,7 @@ def load_model(model=None, base_dir=None, **options):
         raise ParameterError(f"{', '.join(sorted(options))} are fixed at export time; "
                              "re-export the model to change them")
     try:
-        version_dir = export.find_version(model, base_dir)
+        version_dir = registry.find_version(model, base_dir)
     except ParameterError as exc:
         if named_default:
             raise ParameterError(
@@ -229,9 +231,9 @@ def load_model(model=None, base_dir=None, **options):
 
 
 def _from_saved_model(version_dir):
-    from soundtransform import export
+    from soundtransform import registry
 
-    metadata = export.read_metadata(version_dir)
+    metadata = registry.read_metadata(version_dir)
     import tensorflow as tf
 
     try:
@@ -256,12 +258,13 @@ def _from_saved_model(version_dir):
 
 def _from_generator(path, **options):
     """A ``.keras`` generator or run folder, wrapped in the export's graph without writing it."""
-    from soundtransform import export
+    from soundtransform import pipeline
+    from soundtransform.training import runs
 
-    generator_path, run = export.find_run_generator(path)
+    generator_path, run = runs.find_run_generator(path)
     config = run.get("config", {})
-    generator = export.load_generator(generator_path)
-    module = export.build_serving_module(generator, freq_bins=config.get("freq_bins"),
+    generator = runs.load_generator(generator_path)
+    module = pipeline.build_serving_module(generator, freq_bins=config.get("freq_bins"),
                                          frames=config.get("frames"), **options)
     metadata = {k: config[k] for k in ("method", "preset") if k in config}
     metadata.update({k: run[k] for k in ("source", "target") if run.get(k)})
@@ -291,7 +294,7 @@ def load_slow(style, **options):
         ``classifier`` ...).
     """
     if style is None:
-        raise ParameterError("--method slow needs a style sound: --style STYLE.wav")
+        raise ParameterError("method 'slow' needs a style sound (a file or a waveform)")
     style_path = None
     if isinstance(style, (str, os.PathLike)):
         style_path = os.fspath(style)
@@ -339,25 +342,54 @@ def _first_line(exc):
 # ------------------------------------------------------------------- files
 
 
-def _resolve(model=None, method="model", style=None, converter=None, by_note=False, **options):
+def _resolve(model=None, method="model", style=None, converter=None, by_note=False, source=None, target=None,
+             **options):
     if by_note:
         if method == "slow":
-            raise ParameterError("--by-note is for models; --method slow converts the whole clip")
-        return note_by_note(_resolve(model, method, style, converter, **options))
+            raise ParameterError("converting note by note is for models; method 'slow' converts the whole clip")
+        return note_by_note(_resolve(model, method, style, converter, source=source, target=target, **options))
     if converter is not None:
         return converter
     check_choice("method", method, METHODS)
+    if (source is not None or target is not None) and method not in MODEL_METHODS:
+        raise ParameterError(f"a source and target pick the model of a method ({', '.join(MODEL_METHODS)}); "
+                             f"method {method!r} does not take them")
     if method == "slow":
         if model is not None:
-            raise ParameterError("--method slow takes --style, not --model")
+            raise ParameterError("method 'slow' takes a style sound, not a model")
         return load_slow(style, **options)
     if style is not None:
-        raise ParameterError("--style is for --method slow; a model brings its own target sound")
+        raise ParameterError("a style sound is for method 'slow'; a model brings its own target sound")
     slow_only = sorted(key for key in ("steps", "energy_bands") if key in options)
     if slow_only:
-        flags = " and ".join("--" + k.replace("_", "-") for k in slow_only)
-        raise ParameterError(f"{flags} {'are' if len(slow_only) > 1 else 'is'} for --method slow")
+        raise ParameterError(f"{' and '.join(slow_only)} {'are' if len(slow_only) > 1 else 'is'} for method 'slow'")
+    if method in MODEL_METHODS:
+        if model is not None:
+            raise ParameterError(f"method {method!r} picks its own model; name a model or a method, not both")
+        model = method_model(method, source or DEFAULT_SOURCE, target or DEFAULT_TARGET)
     return load_model(model, **options)
+
+
+def method_model(method, source=DEFAULT_SOURCE, target=DEFAULT_TARGET, base_dir=None):
+    """The name of ``method``'s exported model from ``source`` to ``target``: ``METHOD_SOURCE_to_TARGET``.
+
+    Raises
+    ------
+    ParameterError
+        No such model among the user's and the shipped models; the message
+        lists the directions that ``method`` has.
+    """
+    from soundtransform import registry
+
+    check_choice("method", method, MODEL_METHODS)
+    name = f"{method}_{source}_to_{target}"
+    entries = registry.list_models(base_dir)
+    if any(entry["name"] == name for entry in entries):
+        return name
+    have = sorted(entry["name"] for entry in entries if entry["name"].startswith(method + "_"))
+    directions = [n[len(method) + 1:].replace("_to_", " -> ") for n in have if "_to_" in n]
+    raise ParameterError(f"no {method} model for {source} -> {target}; {method} converts: "
+                         f"{', '.join(directions) or 'nothing yet (train and export one)'}")
 
 
 def _check_output(path):
@@ -371,7 +403,8 @@ def _png_path(out_path):
     return os.path.splitext(out_path)[0] + ".png"
 
 
-def _input_rate(path):
+def input_rate(path):
+    """The sample rate of the audio file at ``path``, Hz."""
     import soundfile as sf
 
     return int(sf.info(path).samplerate)
@@ -406,8 +439,10 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
         input's duration.
     model : str, optional
         See `load_model`; default `default_model`.
-    method : {"model", "slow"}
-        ``"slow"`` optimises the spectrogram towards ``style`` (no model).
+    method : {"model", "slow", "faster", "cgan", "cyclegan"}
+        ``"model"``: ``model``, or the default; ``"slow"`` optimises the
+        spectrogram towards ``style`` (no model); the others convert with that
+        method's model for ``source`` -> ``target`` (`method_model`).
     style : str, optional
         Style sound for ``method="slow"``.
     png : bool
@@ -419,7 +454,8 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
         is an error and stays as it was.
     **options
         Passed to `load_model` or `load_slow`; ``by_note=True`` converts each
-        note on its own (`note_by_note`).
+        note on its own (`note_by_note`); ``source`` and ``target`` (families,
+        default flute -> keyboard) pick the model of ``method``.
 
     Returns
     -------
@@ -428,7 +464,7 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
     if os.path.isdir(in_path):
         raise DataError(f"{in_path} is a folder; use convert_folder (or the CLI) for folders")
     if os.path.isdir(out_path):
-        out_path = os.path.join(out_path, _output_name(in_path))
+        out_path = os.path.join(out_path, output_name(in_path))
     _check_output(out_path)
     from soundtransform.fileio import check_output_path
 
@@ -436,13 +472,14 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
     if os.path.exists(out_path) and not overwrite:
         raise DataError(f"{out_path} already exists; pass --overwrite to replace it")
     y16 = audio.load(in_path, require_sound=True)
-    rate = _input_rate(in_path)
+    rate = input_rate(in_path)
     converter = _resolve(model, method, style, converter, **options)
     out16 = converter.convert_batch(y16[None])[0]
     return _write(converter, in_path, out_path, y16, out16, rate, png)
 
 
-def _output_name(in_path):
+def output_name(in_path):
+    """The file name a folder conversion writes for ``in_path``: same stem, its format if writable, else ``.wav``."""
     stem, ext = os.path.splitext(os.path.basename(in_path))
     return stem + (ext.lower() if ext.lower() in OUTPUT_EXTENSIONS else ".wav")
 
@@ -451,11 +488,7 @@ def list_inputs(in_dir):
     """Audio files directly in ``in_dir`` (by extension, hidden files skipped), sorted."""
     if not os.path.isdir(in_dir):
         raise DataError(f"no such folder: {in_dir}")
-    files = sorted(
-        os.path.join(in_dir, f) for f in os.listdir(in_dir)
-        if not f.startswith(".") and os.path.splitext(f)[1].lower() in INPUT_EXTENSIONS
-        and os.path.isfile(os.path.join(in_dir, f))
-    )
+    files = audio.list_audio(in_dir)
     if not files:
         raise DataError(f"{in_dir} holds no audio files ({', '.join(INPUT_EXTENSIONS)})")
     return files
@@ -478,7 +511,7 @@ def folder_plan(in_dir, out_dir, overwrite=False):
         raise DataError(f"output {out_dir} is a file, expected a folder")
     if not os.path.isdir(os.path.dirname(out_dir)):
         raise DataError(f"output folder {os.path.dirname(out_dir)} does not exist")
-    targets = {f: os.path.join(out_dir, _output_name(f)) for f in files}
+    targets = {f: os.path.join(out_dir, output_name(f)) for f in files}
     kept = [] if overwrite else [t for t in targets.values() if os.path.exists(t)]
     return [f for f in files if targets[f] not in kept], out_dir, kept
 
@@ -510,7 +543,7 @@ def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=
 
     def load(path):
         try:
-            return path, audio.load(path, require_sound=True), _input_rate(path), None
+            return path, audio.load(path, require_sound=True), input_rate(path), None
         except DataError as exc:
             return path, None, None, str(exc)
 
@@ -534,7 +567,7 @@ def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=
             for group in by_length.values():
                 outs = converter.convert_batch(np.stack([y for _, y, _ in group]))
                 for (path, y16, rate), out16 in zip(group, outs):
-                    out_path = os.path.join(out_dir, _output_name(path))
+                    out_path = os.path.join(out_dir, output_name(path))
                     pending.append(pool.submit(_write, converter, path, out_path, y16, out16, rate, png))
             bar.update(len(chunk))
         converted = [future.result() for future in pending]

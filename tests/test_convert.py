@@ -8,7 +8,7 @@ import soundfile as sf
 
 import soundtransform
 from conftest import make_tone, run_cli
-from soundtransform import audio, convert, export, losses
+from soundtransform import audio, convert, export, losses, registry
 from soundtransform.errors import DataError, ParameterError
 from test_export import identity_generator, note_like, tiny_generator
 
@@ -114,7 +114,7 @@ def test_errors_name_the_problem(env_models, tmp_path, monkeypatch):
     with pytest.raises(ParameterError, match="not a spectrogram generator"):
         convert.load_model(str(tmp_path / "classifier.keras"))
     src = _write(tmp_path / "a.wav", make_tone(), 16000)
-    with pytest.raises(ParameterError, match="--style"):
+    with pytest.raises(ParameterError, match="needs a style sound"):
         convert.convert_file(src, str(tmp_path / "y.wav"), method="slow")
     with pytest.raises(ParameterError, match="method"):
         convert.convert_file(src, str(tmp_path / "y.wav"), method="fast")
@@ -199,8 +199,8 @@ def test_user_models_come_before_shipped_ones(env_models):
     mine = [e for e in entries if not e["shipped"]]
     assert [e["name"] for e in mine] == ["identity", "tiny"]
     assert all(e["path"].startswith(env_models) for e in mine)
-    assert export.search_dirs()[0] == env_models and export.search_dirs()[-1] == export.shipped_models_dir()
-    assert export.find_version("tiny") == os.path.join(env_models, "tiny", "1")
+    assert registry.search_dirs()[0] == env_models and registry.search_dirs()[-1] == registry.shipped_models_dir()
+    assert registry.find_version("tiny") == os.path.join(env_models, "tiny", "1")
 
 
 def _melody():
@@ -242,3 +242,30 @@ def test_cli_convert_by_note(env_models, tmp_path):
     result = run_cli("convert", src, tmp_path / "slow.wav", "--method", "slow", "--style", src, "--by-note")
     assert result.returncode == 2 and "--by-note is for models" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "slow.wav").exists()
+
+
+def test_method_picks_its_model_for_the_direction(env_models, tmp_path):
+    """``--method faster|cgan|cyclegan`` with ``--source``/``--target`` converts with that method's model."""
+    from soundtransform.errors import ParameterError
+
+    for method, source, target in (("cgan", "flute", "keyboard"), ("cyclegan", "keyboard", "flute")):
+        name = convert.method_model(method, source, target)
+        assert name == f"{method}_{source}_to_{target}"
+        converter = convert._resolve(method=method, source=source, target=target)
+        assert (converter.name, converter.metadata["source"], converter.metadata["target"]) == (name, source, target)
+    with pytest.raises(ParameterError, match=r"no faster model for keyboard -> flute; faster converts: flute -> keyboard"):
+        convert.method_model("faster", "keyboard", "flute")
+    src = _write(tmp_path / "note.wav", note_like(1.0), audio.SAMPLE_RATE)
+    result = run_cli("convert", src, tmp_path / "out.wav", "--method", "cgan", "--source", "keyboard", "--target", "flute")
+    assert result.returncode == 0, result.stderr[-2000:]
+    out, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
+    assert rate == audio.SAMPLE_RATE and out.shape == note_like(1.0).shape and np.max(np.abs(out)) > 1e-3
+    for args, message in (
+            (("--method", "faster", "--source", "keyboard", "--target", "flute"), "no faster model for keyboard -> flute"),
+            (("--method", "cgan", "--model", "tiny"), "--method cgan picks its own model"),
+            (("--method", "slow", "--style", src, "--source", "keyboard"), "--source and --target pick the model"),
+            (("--method", "pix2pix"), "unknown method 'pix2pix'")):
+        result = run_cli("convert", src, tmp_path / "bad.wav", *args)
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.wav").exists()
