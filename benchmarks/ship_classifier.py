@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 
-from soundtransform import data, evaluate
+from soundtransform import data, evaluate, plot
 from soundtransform.fileio import atomic_path, write_text
 from soundtransform.methods import classifier as method
 
@@ -46,7 +46,7 @@ def main(run_dir, role, data_dir, seconds, command, confusion_png=None):
             result["test_per_family"] = scores["per_family"]
             result["test_confusion"] = scores["confusion"]
             if confusion_png:
-                evaluate.save_confusion_matrix(
+                plot.save_confusion_matrix(
                     confusion_png, scores["confusion"],
                     title=f"{role} classifier, test split (unseen instruments): {scores['accuracy']:.1%}")
         print(f"{role} {split} accuracy: {scores['accuracy']:.3f}", flush=True)

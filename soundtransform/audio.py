@@ -40,6 +40,7 @@ DB_FLOOR = -80.0  # dB re full-scale sine
 SILENCE_DB = -80.0  # a file whose peak is below this is called silent
 MAX_LEVEL_GAIN_DB = 60.0  # `level_gain` scales a clip by this much at most, either way
 MAX_SECONDS = 20 * 60  # longer inputs are refused before they are read
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")  # `list_audio`
 
 PHASES = ("source", "griffin-lim")
 
@@ -64,6 +65,21 @@ def bin_frequencies(freq_bins=N_FREQ):
 
 
 # --------------------------------------------------------------------- files
+
+
+def list_audio(folder):
+    """Audio files directly in ``folder``, by extension (`AUDIO_EXTENSIONS`), hidden files skipped, sorted.
+
+    Returns
+    -------
+    list of str, empty if the folder holds none; the caller says what that means.
+    """
+    folder = os.fspath(folder)
+    return sorted(
+        os.path.join(folder, f) for f in os.listdir(folder)
+        if not f.startswith(".") and os.path.splitext(f)[1].lower() in AUDIO_EXTENSIONS
+        and os.path.isfile(os.path.join(folder, f))
+    )
 
 
 def load(path, sample_rate=SAMPLE_RATE, require_sound=False, max_seconds=MAX_SECONDS):

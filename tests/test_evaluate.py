@@ -49,7 +49,7 @@ def test_pitch_preservation_finds_octave_errors():
 
 def test_log_spectral_distance_and_nearest_target():
     a, b = make_tone(440.0, seconds=2), make_tone(660.0, seconds=2)
-    da, db = evaluate._db_image(a), evaluate._db_image(b)
+    da, db = evaluate.db_image(a), evaluate.db_image(b)
     assert evaluate.log_spectral_distance(da, da) == 0.0
     assert evaluate.log_spectral_distance(da, db) > 5.0
     result = evaluate.nearest_target_distance([a, a], [69, 70], [(b, 69), (a, 69), (b, 72)])
