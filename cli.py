@@ -185,28 +185,64 @@ def _parse_settings(items):
 
 
 @cli.command()
-@click.option("--method", required=True, help="classifier, slow, faster, cgan or cyclegan.")
+@click.option("--method", default=None, help="classifier, slow, faster, cgan or cyclegan.")
+@click.option("--recipe", default=None, type=click.Path(dir_okay=False),
+              help="Or a recipe (recipes/NAME.toml): every setting and stage of one model, trained and exported.")
 @click.option("--data", "data_dir", required=True, type=click.Path(), help="NSynth-layout dataset folder.")
 @click.option("--source", default=None, help="Source family (translation methods), e.g. flute.")
 @click.option("--target", default=None, help="Target family (translation methods), e.g. keyboard.")
 @click.option("--preset", default="default", show_default=True, help="tiny, default or paper.")
 @click.option("--run-dir", default=None, type=click.Path(file_okay=False),
-              help="Checkpoints, logs, artifacts [default: runs/METHOD-SOURCE-TARGET]; rerun to resume.")
+              help="Checkpoints, logs, artifacts [default: runs/METHOD-SOURCE-TARGET, a recipe's runs/NAME]; "
+                   "rerun to resume.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the preset's batch size.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override any preset setting.")
 @click.option("--strategy", default="default", show_default=True,
               help="tf.distribute strategy: default, mirrored (local devices) or multi-worker (TF_CONFIG).")
-def train(method, data_dir, source, target, preset, run_dir, epochs, batch_size, settings, strategy):
+@click.option("--models-dir", default=None, type=click.Path(file_okay=False),
+              help="Export folder [default: $SOUNDTRANSFORM_MODELS or exported_models/].")
+def train(method, recipe, data_dir, source, target, preset, run_dir, epochs, batch_size, settings, strategy,
+          models_dir):
     """Train a method through Model.fit, with checkpoints and TensorBoard logs.
 
     An interrupted run resumes from its last finished epoch when the same
-    command is run again.
+    command is run again.  With --recipe, every stage of the recipe runs in
+    turn into RUN_DIR/STAGE and the model is exported; a rerun keeps the
+    finished stages.
     """
+    from soundtransform.errors import ParameterError
+
+    if recipe is not None:
+        ctx = click.get_current_context()
+        given = [f"--{name.replace('_', '-')}" for name in ("method", "source", "target", "preset", "epochs",
+                                                           "batch_size", "settings")
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if "--method" in given:
+            raise ParameterError("--recipe and --method are mutually exclusive: a recipe names its method")
+        if given:
+            flags = ", ".join(flag.replace("--settings", "--set") for flag in given)
+            raise ParameterError(f"{flags} cannot be used with --recipe: a recipe holds every setting; "
+                                 "edit a copy of the recipe instead")
+        from soundtransform.training import recipes
+
+        result = recipes.run(recipe, data_dir, run_dir=run_dir, models_dir=models_dir, strategy=strategy,
+                             log=click.echo)
+        click.echo(f"run_dir: {result['run_dir']}")
+        click.echo(f"export: {result['export']}")
+        return
+    if method is None:
+        raise click.MissingParameter(ctx=click.get_current_context(), param_hint="'--method' (or '--recipe')",
+                                     param_type="option")
     from soundtransform.train import train as run
 
+    overrides = _parse_settings(settings)
+    if models_dir is not None:
+        if overrides.get("export_dir") is not None:
+            raise ParameterError("--models-dir and --set export_dir name the same folder; give one")
+        overrides["export_dir"] = models_dir
     result = run(method, data_dir, run_dir=run_dir, preset=preset, source=source, target=target,
-                 strategy=strategy, epochs=epochs, batch_size=batch_size, **_parse_settings(settings))
+                 strategy=strategy, epochs=epochs, batch_size=batch_size, **overrides)
     for key, value in result.items():
         if key not in ("history", "model"):
             click.echo(f"{key}: {value}")

@@ -1,10 +1,11 @@
 """Export the weighted mean of two exported generators of one architecture (a "model soup").
 
-Two fine-tunes of the same start often sit in one basin of the loss, so the
-mean of their weights can keep some of what each learned.  The mean is
-exported as a new version of ``--name`` under ``--base-dir`` (default
-``out/soups``, so nothing shipped is touched), with the export settings
-(phase, overlap, input size) of the first model and both sources recorded.
+The averaging itself is `soundtransform.training.average` (a recipe's
+``average`` stage uses it too); this script adds the choice of the weight on a
+dataset's valid split.  The mean is exported as a new version of ``--name``
+under ``--base-dir`` (default ``out/soups``, so nothing shipped is touched),
+with the export settings (phase, overlap, input size) of the first model and
+both sources recorded.
 
     python benchmarks/average_generators.py MODEL_A MODEL_B --name NAME [--weight 0.5] [--base-dir DIR]
         [--valid DATA_DIR [--weights 0,0.25,0.5,0.75,1] [--select-notes 128]]
@@ -14,7 +15,7 @@ e.g. python benchmarks/average_generators.py exported_models/cgan_flute_to_keybo
          --name cgan_soup --base-dir out/soups
 ``--weight`` is the share of MODEL_A (1 gives MODEL_A itself).  With
 ``--valid DATA_DIR`` each of ``--weights`` is scored instead as training
-selects its epochs (`cgan.validation_waveforms` with ``train_on=both``: up to
+selects its epochs (`training.selection.validation_waveforms` with ``train_on=both``: up to
 ``--select-notes`` valid-split notes of the source family and as many
 phrase windows, judged by the shipped judges), the table is printed, and the
 best weight's mean is exported: the weight is chosen on the valid split's
@@ -28,35 +29,20 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from soundtransform import export  # noqa: E402
+from soundtransform import registry  # noqa: E402
 from soundtransform.errors import SoundTransformError  # noqa: E402
-
-
-def exported_generator(model):
-    """The version folder, generator and metadata of an exported model name or folder."""
-    version_dir = export.find_version(model)
-    path = os.path.join(version_dir, "assets", export.GENERATOR_ASSET)
-    if not os.path.isfile(path):
-        raise SystemExit(f"error: {version_dir} was exported without its generator ({export.GENERATOR_ASSET})")
-    return version_dir, export.load_generator(path), export.read_metadata(version_dir)
-
-
-def shown(path):
-    """``path`` relative to the working folder when it lies inside it (no machine's paths in metadata)."""
-    relative = os.path.relpath(path)
-    return path if relative.startswith(os.pardir) else relative
+from soundtransform.training import average  # noqa: E402
 
 
 def best_on_valid(mix, weights, root, metadata, select_notes):
     """The weight among ``weights`` whose mix the judges like best on ``root``'s valid split; prints each."""
-    from soundtransform.callbacks import SelectByJudge
-    from soundtransform.methods import cgan
+    from soundtransform.training.selection import SelectByJudge, validation_waveforms
 
-    config = {"train_on": "both", "select_notes": select_notes, "frames": metadata["frames"],
-              "source_instruments": "all"}
-    waveforms, note_lists = cgan.validation_waveforms(root, metadata["source"], config, with_notes=True)
+    config = {"train_on": "both", "select_notes": select_notes, "frames": metadata["frames"]}
+    waveforms, note_lists = validation_waveforms(root, metadata["source"], config, with_notes=True)
     scorer = SelectByJudge(waveforms, metadata["target"], None, None, None, metadata["freq_bins"],
-                           metadata["frames"], phase=metadata.get("phase", "source"), note_lists=note_lists)
+                           metadata["frames"], phase=metadata.get("phase", "source"), note_lists=note_lists,
+                           input_peak_db=metadata.get("input_peak_db"))
     is_note = np.array([n is None for n in note_lists])
     print(f"valid split of {root}: {is_note.sum()} notes, {(~is_note).sum()} phrase windows")
     print("| weight of MODEL_A | notes judged target | windows judged target | all | mean target probability |")
@@ -96,34 +82,22 @@ def main(argv=None):
     if args.select_notes < 1:
         parser.error(f"--select-notes must be positive, not {args.select_notes}")
     try:
-        dir_a, gen_a, meta_a = exported_generator(args.model_a)
-        dir_b, gen_b, _ = exported_generator(args.model_b)
+        models = [registry.find_version(m) for m in (args.model_a, args.model_b)]
+        generators = [average.load_generator(m)[0] for m in models]
+        average.check_same_architecture(generators, models)
+        weight_lists = [g.get_weights() for g in generators]
+
+        def mix(weight):
+            generators[0].set_weights(average.weighted_mean(weight_lists, [weight, 1.0 - weight]))
+            return generators[0]
+
+        weight = weights[0]
+        if args.valid:
+            weight = best_on_valid(mix, weights, args.valid, registry.read_metadata(models[0]), args.select_notes)
+        version_dir = average.export_average(models, [weight, 1.0 - weight], args.name, base_dir=args.base_dir,
+                                             generator=mix(weight))
     except SoundTransformError as e:
         raise SystemExit(f"error: {e}") from None
-    shapes_a = [tuple(w.shape) for w in gen_a.weights]
-    if shapes_a != [tuple(w.shape) for w in gen_b.weights]:
-        raise SystemExit(f"error: {dir_a} and {dir_b} are different architectures; only the same one can be averaged")
-    weights_a, weights_b = gen_a.get_weights(), gen_b.get_weights()
-
-    def mix(weight):
-        gen_a.set_weights([weight * a + (1.0 - weight) * b for a, b in zip(weights_a, weights_b)])
-        return gen_a
-
-    weight = weights[0]
-    if args.valid:
-        try:
-            weight = best_on_valid(mix, weights, args.valid, meta_a, args.select_notes)
-        except SoundTransformError as e:
-            raise SystemExit(f"error: {e}") from None
-    mix(weight)
-    keep = ("method", "source", "target", "preset", "freq_bins", "frames", "config", "training_data")
-    metadata = {k: meta_a[k] for k in keep if k in meta_a}
-    metadata["averaged_from"] = {shown(dir_a): weight, shown(dir_b): 1.0 - weight}
-    version_dir = export.export_generator(
-        gen_a, args.name, metadata, base_dir=args.base_dir, phase=meta_a.get("phase", "source"),
-        n_iter=meta_a.get("n_iter", 32), overlap=meta_a.get("overlap"),
-        upper_bins=meta_a.get("upper_bins", export.DEFAULT_UPPER_BINS),
-        input_peak_db=meta_a.get("input_peak_db", export.DEFAULT_INPUT_PEAK_DB))
     print(version_dir)
 
 

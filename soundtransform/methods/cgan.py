@@ -26,7 +26,7 @@ from soundtransform import audio, data, losses, phrases
 from soundtransform.callbacks import ExampleSpectrograms, SelectByJudge
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import atomic_path, write_text
-from soundtransform.methods.weight_average import WeightAverage
+from soundtransform.training.average import WeightAverage
 from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.unet import UNet
 

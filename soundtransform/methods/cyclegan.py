@@ -17,7 +17,7 @@ import tensorflow as tf
 from soundtransform import export, losses
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.methods import cgan
-from soundtransform.methods.weight_average import WeightAverage
+from soundtransform.training.average import WeightAverage
 from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.resnet_generator import ResNetGenerator
 

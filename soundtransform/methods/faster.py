@@ -57,7 +57,7 @@ from soundtransform.errors import ParameterError, check_choice
 from soundtransform.fileio import write_text
 from soundtransform.methods import cgan
 from soundtransform.methods.slow import load_perceptual_classifier, perceptual_features
-from soundtransform.methods.weight_average import WeightAverage
+from soundtransform.training.average import WeightAverage
 from soundtransform.networks.transform_net import transform_net
 
 ARTIFACT = cgan.GENERATOR_FILE  # "generator.keras": the cgan's judge selection keeps its best epoch beside it
