@@ -238,3 +238,19 @@ def test_bad_recipe_is_a_one_line_usage_error(dataset, tmp_path, text, words):
 ])
 def test_recipe_options_misused_are_one_line_usage_errors(tmp_path, args, words):
     assert_one_line_error(run_cli("train", "--data", tmp_path, *args, cwd=tmp_path), 2, words)
+
+
+def test_classifier_recipe_exports_a_classifier_file(dataset, tmp_path):
+    path = write(tmp_path, 'method = "classifier"\npreset = "tiny"\n[data]\nnotes = ["flute", "keyboard", "reed"]\n'
+                           '[stages.train]\nepochs = 1\n[export]\nstage = "train"\n', "tiny_judge.toml")
+    result = recipes.run(path, dataset, run_dir=str(tmp_path / "run"), models_dir=str(tmp_path / "models"),
+                         progress=False, log=lambda line: None)
+    assert result["export"] == str(tmp_path / "models" / "classifiers" / "tiny_judge.keras")
+    from soundtransform.methods.classifier import load_classifier
+
+    assert load_classifier(result["export"]).spectrogram_shape[:2] == (32, 32)
+    with open(tmp_path / "models" / "classifiers" / "tiny_judge.json", encoding="utf-8") as f:
+        summary = json.load(f)
+    assert summary["role"] == "tiny_judge" and summary["recipe"]["stage"] == "train"
+    assert sorted(summary["training_data"]["instruments"]["train"]) == ["flute", "keyboard", "reed"]
+    assert not [text for text in strings(summary) if text.startswith("/")]

@@ -456,7 +456,8 @@ def _train(recipe, stage, folders, folder, data_dir, strategy, progress):
             _copy_run(folders[stage.start], folder)
     elif stage.start:
         settings["init_from"] = folders[stage.start]
-    settings["export_dir"] = os.path.join(folder, "export")
+    if "export_dir" in presets.resolve(recipe.method, recipe.preset):  # a generator's own export, kept aside
+        settings["export_dir"] = os.path.join(folder, "export")
     train(recipe.method, data_dir, run_dir=folder, preset=recipe.preset, source=recipe.source,
           target=recipe.target, progress=progress, strategy=strategy, **settings)
 
