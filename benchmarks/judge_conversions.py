@@ -45,7 +45,13 @@ def converters(model, levels, phase=None):
     if not (os.path.isfile(model) or os.path.isfile(os.path.join(model, "config.json"))):
         version_dir = registry.find_version(model)
         metadata = registry.read_metadata(version_dir)
-        path = os.path.join(version_dir, "assets", registry.GENERATOR_ASSET)
+        import tempfile
+
+        from soundtransform.training import runs
+
+        # The export's generator as a .keras file, to wrap in the pipeline with other settings.
+        path = os.path.join(tempfile.mkdtemp(), "generator.keras")
+        runs.load_exported_generator(version_dir).save(path)
         settings = {k: metadata[k] for k in export.EXPORT_SETTINGS if k in metadata}
     if phase is not None:
         settings["phase"] = phase
