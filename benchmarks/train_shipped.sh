@@ -5,8 +5,7 @@
 #
 # Renders what the recipes need into DATA_DIR (an interrupted render resumes), then trains each
 # recipe into $RUNS/NAME (default runs/; a rerun keeps the finished stages) and exports it into
-# $MODELS (default exported_models/, as the next version of each model).  The three
-# cgan_flute_to_keyboard recipes share one run folder, so the stages they share train once.
+# $MODELS (default exported_models/, as the next version of each model).
 # docs/training.md lists each recipe's training time; benchmarks/train_classifiers.sh makes the judges.
 set -euo pipefail
 DATA=${1:?usage: bash benchmarks/train_shipped.sh DATA_DIR [RECIPE ...]}
@@ -21,9 +20,5 @@ soundtransform data render --out "$DATA" --kind phrases --melodies 4  # every fa
 
 for recipe in ${*:-recipes/*.toml}; do
   name=$(basename "$recipe" .toml)
-  case $name in
-    cgan_flute_to_keyboard*) run=cgan_flute_to_keyboard ;;
-    *) run=$name ;;
-  esac
-  soundtransform train --recipe "$recipe" --data "$DATA" --run-dir "$RUNS/$run" --models-dir "$MODELS"
+  soundtransform train --recipe "$recipe" --data "$DATA" --run-dir "$RUNS/$name" --models-dir "$MODELS"
 done

@@ -87,7 +87,7 @@ def export_generator(generator, name, metadata=None, base_dir=None, phase="sourc
         with open(architecture, "w", encoding="utf-8") as f:
             json.dump(keras.saving.serialize_keras_object(generator), f, default=_jsonable)
         module.generator_config = tf.saved_model.Asset(architecture)
-        module.generator_weights = [getattr(w, "value", w) for w in generator.weights]
+        module.generator_weights = list(generator.weights)  # the generator's own variables, not copies
         with atomic_dir(version_dir) as tmp:
             tf.saved_model.save(module, tmp, signatures=signatures)
     registry.write_models_config(base_dir)

@@ -114,7 +114,7 @@ def test_shipped_recipe_matches_the_metadata_of_its_model(path):
 def test_shipped_metadata_names_no_machine_path():
     files = glob.glob(os.path.join(SHIPPED, "*", "*", "assets", registry.METADATA_FILE))
     files += glob.glob(os.path.join(SHIPPED, "classifiers", "*.json"))
-    assert len(files) > 9
+    assert len(files) >= 8  # five models and three classifiers
     for path in files:
         with open(path, encoding="utf-8") as f:
             metadata = json.load(f)
