@@ -32,8 +32,7 @@ MODEL_METHODS = ("faster", "cgan", "cyclegan")  # methods whose exported model c
 DEFAULT_SOURCE, DEFAULT_TARGET = "flute", "keyboard"
 BATCH_SIZE = 8  # same-length files converted in one call
 NOTE_MIN_SECONDS = 0.15  # `note_bounds`: a shorter piece joins the note before it
-NOTE_MIN_STRENGTH = 1.0  # `note_bounds`: weaker onsets are not notes (conservative:
-                         # docs/history.md, twenty-fifth session)
+NOTE_MIN_STRENGTH = 1.0  # `note_bounds`: weaker onsets are not notes (conservative; docs/experiments.md)
 NOTE_FADE_SECONDS = 0.005  # `note_by_note`: fade in and out of each converted note
 
 
@@ -142,8 +141,8 @@ def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS):
     """A `Converter` that converts each note of a clip on its own (`note_bounds`), for melodies.
 
     The models learnt isolated notes best: a phrase converted window by
-    window keeps more of the source in its short notes (docs/history.md,
-    "Twenty-fifth session").  Each note is converted as a clip of its own, so level
+    window keeps more of the source in its short notes (docs/experiments.md,
+    "Phrases and --by-note").  Each note is converted as a clip of its own, so level
     matching lifts it alone, and put back in place with
     `NOTE_FADE_SECONDS` fades; a note's output ends where the next note
     starts.  Costs one generator window per note.

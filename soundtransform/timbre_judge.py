@@ -33,7 +33,7 @@ The floor (`FLOOR_DB`)
     rounded to 16 bits and 78 % from files libsndfile had rounded toward
     minus infinity, and the same judge trained on the same notes rendered
     with rounding gave 55 % and 25 %.  With the floor, floats and both kinds
-    of file get the same verdict (docs/history.md, "The judge hears the noise floor").
+    of file get the same verdict (docs/experiments.md, "The judge hears the noise floor").
 
 Model
     A ``keras.Model`` that standardises the features and applies one

@@ -1,4 +1,4 @@
-"""Shared fixtures: a few real notes rendered once per test session.
+"""Shared fixtures: a few real notes rendered once per test run.
 
 Tests never read checked-in audio: they render real sampled instruments from the
 SoundFonts with FluidSynth (as the dataset builder does) or build synthetic
@@ -104,9 +104,9 @@ def assert_export_is_selected(version_dir, run_dir, best_file, last_file, best, 
     import keras
     import tensorflow as tf
 
-    from soundtransform import export
+    from soundtransform import export, registry
 
-    metadata = export.read_metadata(version_dir)
+    metadata = registry.read_metadata(version_dir)
     assert metadata["selected"] == best and metadata["generator_file"].endswith(best_file)
     generator = keras.saving.load_model(os.path.join(run_dir, best_file), compile=False)
     images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
@@ -117,7 +117,7 @@ def assert_export_is_selected(version_dir, run_dir, best_file, last_file, best, 
         assert not np.allclose(served["images"].numpy(), last(images, training=False).numpy(), atol=1e-5)
     again = export.export_run(str(run_dir), base_dir=exported)
     assert again.endswith(os.path.join(name, "2"))
-    assert export.read_metadata(again)["selected"] == best
+    assert registry.read_metadata(again)["selected"] == best
     reserved = tf.saved_model.load(again).signatures["transform_images"](images=tf.constant(images))
     np.testing.assert_allclose(reserved["images"].numpy(), served["images"].numpy(), atol=1e-6)
 
