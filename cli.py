@@ -37,6 +37,18 @@ def _str_list(text):
     return [s.strip() for s in str(text).split(",") if s.strip()]
 
 
+def _as_given_here(exc):
+    """The library's message, naming the families and settings it asks for as this command line takes them."""
+    from soundtransform.errors import MissingFamilies
+
+    if isinstance(exc, MissingFamilies):
+        return f"{exc.method} translates between two families: give --source and --target (e.g. flute, keyboard)"
+    message, setting = str(exc), getattr(exc, "setting", None)
+    if setting and message.endswith(setting):
+        return f"{message[:-len(setting)]}--set {setting}"
+    return message
+
+
 class _Group(click.Group):
     """The root group: turns the library's errors into one line and an exit status."""
 
@@ -46,7 +58,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SoundTransformError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {_as_given_here(exc)}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted; finished outputs were kept, nothing half-written.", err=True)

@@ -76,6 +76,7 @@ def main():
     import numpy as np
 
     from soundtransform import audio, presets
+    from soundtransform.methods import classifier as classifier_method
     from soundtransform.methods import slow
 
     content = audio.load(args.content or _note(args.data, "flute"))
@@ -83,7 +84,7 @@ def main():
     config = presets.resolve("slow", args.preset)
     path = args.classifier or config["classifier"]
     try:
-        classifier = slow.load_perceptual_classifier(path)
+        classifier = classifier_method.load_perceptual_classifier(path)
         which = path
     except Exception:
         from soundtransform.networks.vgg19_audio import VGG19AudioClassifier

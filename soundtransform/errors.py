@@ -32,3 +32,19 @@ def check_choice(name, value, allowed):
             f"unknown {name} {value!r}; choose one of: {', '.join(map(str, allowed))}"
         )
     return value
+
+
+class MissingFamilies(ParameterError):
+    """A method that translates between two families was not given both; ``method`` names it."""
+
+    def __init__(self, method):
+        super().__init__(f"{method} translates between two families: give a source and a target "
+                         "(e.g. flute, keyboard)")
+        self.method = method
+
+
+def with_setting(error, setting):
+    """``error``, whose message ends with the setting ``key=value`` to use, marked so that the command line
+    can name it as it is given there (``--set key=value``); returns ``error``."""
+    error.setting = setting
+    return error

@@ -7,7 +7,6 @@ Images are ``[batch, freq, frames, 1]`` in [-1, 1]; feature maps are
 import tensorflow as tf
 
 from soundtransform import audio
-from soundtransform.errors import ParameterError
 
 # ------------------------------------------- perceptual losses (Slow, Faster)
 
@@ -88,18 +87,6 @@ def band_matrix(freq_bins, bands):
     band = tf.minimum(tf.cast(tf.floor(mel / top * bands), tf.int32), bands - 1)
     members = tf.one_hot(band, bands)
     return members / tf.maximum(tf.reduce_sum(members, axis=0, keepdims=True), 1.0)
-
-
-def check_bands(energy_bands):
-    """``energy_bands`` as an int from 1 to `audio.N_FREQ`, or a one-line ParameterError."""
-    try:
-        bands = int(energy_bands)
-        ok = bands == float(energy_bands) and 1 <= bands <= audio.N_FREQ
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ParameterError(f"energy_bands must be a whole number from 1 to {audio.N_FREQ}, got {energy_bands!r}")
-    return bands
 
 
 def temporal_envelope(images, bands=1):

@@ -42,8 +42,7 @@ STRATEGIES = ("default", "mirrored", "multi-worker")
 # Settings a resumed run may take anew (`train`): what its examples are drawn
 # with, when its learning rate falls and where it exports, none of which
 # changes a network's shape or what its checkpoint holds.
-RESUME_CHANGES = ("epochs", "augment_gain_db", "augment_noise_db", "augment_noise_where", "augment_on",
-                  "input_peak_db", "decay_from", "export_dir")
+RESUME_CHANGES = ("epochs", "augment_gain_db", "augment_noise_db", "decay_from", "export_dir")
 
 
 def make_strategy(name):

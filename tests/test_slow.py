@@ -28,7 +28,7 @@ def _images(flute_and_keyboard):
 
 
 def test_perceptual_features_are_fully_convolutional(tiny_classifier):
-    from soundtransform.methods.slow import perceptual_features
+    from soundtransform.methods.classifier import perceptual_features
 
     features = perceptual_features(tiny_classifier, ["block2_conv2", "block1_conv1"])
     deep, shallow = features(np.zeros((1, 64, 40, 1), np.float32))

@@ -5,10 +5,11 @@ import shutil
 import numpy as np
 import pytest
 
-from soundtransform import audio, export, phrases, presets
+from soundtransform import audio, phrases, pipeline, presets
 from soundtransform.errors import DataError, ParameterError
 from soundtransform.methods import cgan, cyclegan
 from soundtransform.train import batch
+from soundtransform.training import pairing, selection
 
 SECONDS = 3.0
 
@@ -55,8 +56,8 @@ def test_phrase_pairs_are_the_same_window_of_the_same_melody(notes_and_phrases):
     config = presets.resolve("cgan", "tiny", train_on="phrases")
     f, F = config["freq_bins"], config["frames"]
     train_ds, _, info = cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
-    targets = cgan.family_phrases(notes_and_phrases, "train", "keyboard", info["target_instruments"])
-    pairs = phrases.pair_phrases(cgan.family_phrases(notes_and_phrases, "train", "flute"), targets)
+    targets = pairing.family_phrases(notes_and_phrases, "train", "keyboard", info["target_instruments"])
+    pairs = phrases.pair_phrases(pairing.family_phrases(notes_and_phrases, "train", "flute"), targets)
     samples = int(SECONDS * audio.SAMPLE_RATE)
     starts = phrases.window_starts(audio.samples_to_frames(samples), F)
     assert len(starts) == 6  # 188 frames in windows of 32, the last ending with the phrase
@@ -85,33 +86,6 @@ def test_phrase_pairs_are_the_same_window_of_the_same_melody(notes_and_phrases):
     assert onsets_seen >= 4
 
 
-def test_phrase_hop_starts_training_windows_at_more_places(notes_and_phrases):
-    """phrase_hop overlaps the training windows; the consecutive ones are among them, validation keeps those."""
-    config = presets.resolve("cgan", "tiny", train_on="phrases")
-    F = config["frames"]
-    total = audio.samples_to_frames(int(SECONDS * audio.SAMPLE_RATE))
-    assert phrases.window_starts(total, F, F // 4) == list(range(0, total - F + 1, F // 4)) + [total - F]
-    assert phrases.window_starts(total, F, F) == phrases.window_starts(total, F)
-    with pytest.raises(ParameterError, match="window hop 0 must be a positive number of frames"):
-        phrases.window_starts(total, F, 0)
-
-    def sources(ds):
-        return [s for s, _ in ds.as_numpy_iterator()]
-
-    train, valid, _ = cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
-    dense_train, dense_valid, _ = cgan.make_datasets(notes_and_phrases, {**config, "phrase_hop": F // 4},
-                                                     source="flute", target="keyboard")
-    consecutive, dense = sources(train), sources(dense_train)
-    assert len(dense) > 2 * len(consecutive) > 0
-    assert all(any(np.array_equal(a, b) for b in dense) for a in consecutive)
-    kept, dense_kept = sources(valid), sources(dense_valid)
-    assert len(kept) == len(dense_kept) > 0
-    assert all(np.array_equal(a, b) for a, b in zip(kept, dense_kept))
-    for hop in (0, F + 1, 2.5, True, "8"):
-        with pytest.raises(ParameterError, match="phrase_hop must be None or a whole number of frames from 1 to"):
-            cgan.make_datasets(notes_and_phrases, {**config, "phrase_hop": hop}, source="flute", target="keyboard")
-
-
 def test_both_sees_every_note_pair_and_every_window(notes_and_phrases):
     config = presets.resolve("cgan", "tiny", train_on="both")
     train_ds, _, info = cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
@@ -125,17 +99,17 @@ def test_phrases_asked_for_but_none_rendered(dataset):
         config = presets.resolve(module.__name__.rsplit(".", 1)[1], "tiny", train_on="phrases")
         with pytest.raises(DataError, match="no keyboard phrases in split 'train'.*--kind phrases"):
             module.make_datasets(dataset, config, source="flute", target="keyboard")
-    with pytest.raises(ParameterError, match="train_on"):
-        cgan.make_datasets(dataset, presets.resolve("cgan", "tiny", train_on="melodies"), "flute", "keyboard")
+    with pytest.raises(ParameterError, match="unknown train_on 'melodies'; choose one of: notes, phrases, both"):
+        presets.resolve("cgan", "tiny", train_on="melodies")
 
 
 def test_judge_selection_hears_notes_and_phrase_windows(notes_and_phrases):
     config = presets.resolve("cgan", "tiny", train_on="both", select_notes=3)
     samples = audio.frames_to_samples(config["frames"])
-    heard = {use: cgan.validation_waveforms(notes_and_phrases, "flute", {**config, "train_on": use})
+    heard = {use: selection.validation_waveforms(notes_and_phrases, "flute", {**config, "train_on": use})
              for use in ("notes", "phrases", "both")}
-    valid_notes = cgan.family_notes(notes_and_phrases, "valid", "flute")
-    valid_phrases = cgan.family_phrases(notes_and_phrases, "valid", "flute")
+    valid_notes = pairing.family_notes(notes_and_phrases, "valid", "flute")
+    valid_phrases = pairing.family_phrases(notes_and_phrases, "valid", "flute")
     assert len(heard["notes"]) == min(3, len(valid_notes))
     assert len(heard["phrases"]) == 3 and all(len(y) == samples for y in heard["phrases"])
     assert len(heard["both"]) == len(heard["notes"]) + len(heard["phrases"])
@@ -148,25 +122,25 @@ def test_selection_judges_phrase_windows_note_by_note(notes_and_phrases):
     import keras
 
     from soundtransform import evaluate
-    from soundtransform.callbacks import SelectByJudge
 
     config = presets.resolve("cgan", "tiny", train_on="both", select_notes=3)
-    waveforms, note_lists = cgan.validation_waveforms(notes_and_phrases, "flute", config, with_notes=True)
-    alone = cgan.validation_waveforms(notes_and_phrases, "flute", config)
+    waveforms, note_lists = selection.validation_waveforms(notes_and_phrases, "flute", config, with_notes=True)
+    alone = selection.validation_waveforms(notes_and_phrases, "flute", config)
     assert len(waveforms) == len(alone) and all(np.array_equal(a, b) for a, b in zip(waveforms, alone))
-    n_notes = len(cgan.validation_waveforms(notes_and_phrases, "flute", {**config, "train_on": "notes"}))
+    n_notes = len(selection.validation_waveforms(notes_and_phrases, "flute", {**config, "train_on": "notes"}))
     assert note_lists[:n_notes] == [None] * n_notes and all(m is not None for m in note_lists[n_notes:])
     assert any(note_lists[n_notes:])  # a window in a rest has no notes, but most have some
     seconds = audio.frames_to_samples(config["frames"]) / audio.SAMPLE_RATE
     assert all(0.0 <= n["onset"] < seconds for melody in note_lists[n_notes:] for n in melody)
     # The first window starts with its phrase: its notes are the phrase's first ones, onsets unchanged.
-    first = phrases.notes_beside(cgan.family_phrases(notes_and_phrases, "valid", "flute")[0].path)
+    first = phrases.notes_beside(pairing.family_phrases(notes_and_phrases, "valid", "flute")[0].path)
     assert note_lists[n_notes] == [n for n in first if n["onset"] < seconds]
 
     shape = (config["freq_bins"], config["frames"], 1)
     identity = keras.Sequential([keras.Input(shape), keras.layers.Identity()])
-    chosen = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, None, *shape[:2], note_lists=note_lists)
-    plain = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, None, *shape[:2])
+    chosen = selection.SelectByJudge(waveforms, "keyboard", lambda m: identity, None, None, *shape[:2],
+                                     note_lists=note_lists)
+    plain = selection.SelectByJudge(waveforms, "keyboard", lambda m: identity, None, None, *shape[:2])
     assert chosen.phrase_judge.unit == "note" and plain.phrase_judge is None
     by_note, whole = chosen.probabilities(identity), plain.probabilities(identity)
     np.testing.assert_allclose(by_note[:n_notes], whole[:n_notes], rtol=1e-6)  # notes: the note judge
@@ -186,77 +160,59 @@ def test_window_notes_keep_the_note_sounding_at_the_start():
     sr = audio.SAMPLE_RATE
     # A window from 2 s to 3 s: the note from 0.5 s was released at 1.7 s, but lasts to the next onset for
     # the judge, so it opens the window at 0 s; the note at 2.5 s moves to 0.5 s; the one at 3.2 s is outside.
-    found = cgan.window_notes(melody, 2 * sr, sr)
+    found = selection.window_notes(melody, 2 * sr, sr)
     assert [n["pitch"] for n in found] == [62, 64]
     np.testing.assert_allclose([(n["onset"], n["offset"]) for n in found], [(0.0, 0.0), (0.5, 0.9)], atol=1e-9)
-    assert cgan.window_notes(melody, 0, sr) == melody[:2]
-    assert [n["onset"] for n in cgan.window_notes(melody, int(0.5 * sr), sr)] == [0.0]  # starts with a note
+    assert selection.window_notes(melody, 0, sr) == melody[:2]
+    assert [n["onset"] for n in selection.window_notes(melody, int(0.5 * sr), sr)] == [0.0]  # starts with a note
 
 
-def test_a_best_judged_from_floats_is_not_compared_against(notes_and_phrases, tmp_path):
+def test_a_best_judged_another_way_is_not_compared_against(notes_and_phrases, tmp_path):
     import json
 
     import keras
 
-    from soundtransform.callbacks import JUDGED_FROM, SelectByJudge
-
     config = presets.resolve("cgan", "tiny", select_notes=2)
-    waveforms = cgan.validation_waveforms(notes_and_phrases, "flute", config)
+    waveforms = selection.validation_waveforms(notes_and_phrases, "flute", config)
     shape = (config["freq_bins"], config["frames"], 1)
     identity = keras.Sequential([keras.Input(shape), keras.layers.Identity()])
     path = str(tmp_path / "best.keras")
     identity.save(path)
     record = {"epoch": 3, "val_judged_target": 1.0, "val_target_probability": 1.0}
-    for saved, kept in ((record, False), ({**record, "judged_from": JUDGED_FROM}, True)):
+    level = pipeline.DEFAULT_INPUT_PEAK_DB  # the exports' level matching, and so the selection's
+    for saved, kept in ((record, False), ({**record, "judged_from": "wav16", "input_peak_db": level}, False),
+                        ({**record, "judged_from": selection.JUDGED_FROM, "input_peak_db": level}, True)):
         with open(path + ".json", "w") as f:
             json.dump(saved, f)
-        callback = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, path, *shape[:2])
+        callback = selection.SelectByJudge(waveforms, "keyboard", lambda m: identity, None, path, *shape[:2])
         assert (callback.best is not None) == kept
-    # Nor one judged at another input level: the level matching exports do, selection does too.
+    # Nor one judged at another input level.
     with open(path + ".json", "w") as f:
-        json.dump({**record, "judged_from": JUDGED_FROM, "input_peak_db": -19.0}, f)
+        json.dump({**record, "judged_from": selection.JUDGED_FROM, "input_peak_db": -19.0}, f)
     for level, kept in ((-19.0, True), (-12.0, False), (None, False)):
-        callback = SelectByJudge(waveforms, "keyboard", lambda m: identity, None, path, *shape[:2], peak_db=level)
+        callback = selection.SelectByJudge(waveforms, "keyboard", lambda m: identity, None, path, *shape[:2],
+                                           input_peak_db=level)
         assert (callback.best is not None) == kept, level
-    # Level matched, a note and the same note 20 dB softer are translated alike (before: 20 dB apart).
-    matched = SelectByJudge([waveforms[0], 0.1 * waveforms[0]], "keyboard", lambda m: identity, None, None,
-                            *shape[:2], peak_db=-19.0)
-    loud, soft = matched.translations(identity)
-    assert 20 * np.log10(np.abs(loud).max()) == pytest.approx(-19.0, abs=0.5)  # through STFT and back
-    np.testing.assert_allclose(loud, soft, atol=2e-4)
-    assert cgan.export_level(config) == export.DEFAULT_INPUT_PEAK_DB
-    assert cgan.export_level({**config, "input_peak_db": -12.0}) == -12.0
 
 
-def _first_sources(root, count=8, **settings):
+def test_selection_converts_through_the_exports_graph(notes_and_phrases):
+    """What is judged is what the export's ``serving_default`` gives, written as a WAV file holds it."""
     import keras
+    import tensorflow as tf
 
-    keras.utils.set_random_seed(0)  # as train.train does
-    config = presets.resolve("cgan", "tiny", augment_gain_db=6.0, augment_noise_db=-50.0, **settings)
-    train_ds = cgan.make_datasets(root, config, source="flute", target="keyboard")[0]
-    return np.stack([s.numpy() for s, _ in train_ds.take(count)])
-
-
-def test_augment_on_notes_leaves_phrase_windows_as_rendered(notes_and_phrases):
-    """``augment_on="notes"`` augments the note pairs only: the phrase windows train as rendered."""
-    plain = presets.resolve("cgan", "tiny", train_on="phrases")
-    windows = cgan.make_datasets(notes_and_phrases, plain, source="flute", target="keyboard")[0]
-    rendered = np.stack([s.numpy() for s, _ in windows.take(8)])
-    np.testing.assert_array_equal(_first_sources(notes_and_phrases, train_on="phrases", augment_on="notes"),
-                                  rendered)
-    assert not np.allclose(_first_sources(notes_and_phrases, train_on="phrases", augment_on="all"), rendered)
-    # on notes the choice makes no difference: both augment them
-    on_notes = _first_sources(notes_and_phrases, train_on="notes", augment_on="notes")
-    np.testing.assert_allclose(on_notes, _first_sources(notes_and_phrases, train_on="notes", augment_on="all"))
-    notes_only = cgan.make_datasets(notes_and_phrases, presets.resolve("cgan", "tiny"), source="flute",
-                                    target="keyboard")[0]
-    assert not np.allclose(on_notes, np.stack([s.numpy() for s, _ in notes_only.take(8)]))
-
-
-def test_unknown_augment_on_is_refused(notes_and_phrases):
-    config = presets.resolve("cgan", "tiny", augment_on="windows")
-    with pytest.raises(ParameterError, match="unknown augment_on 'windows'; choose one of: all, notes"):
-        cgan.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
+    config = presets.resolve("cgan", "tiny", select_notes=2)
+    note = selection.validation_waveforms(notes_and_phrases, "flute", config)[0]
+    shape = (config["freq_bins"], config["frames"], 1)
+    identity = keras.Sequential([keras.Input(shape), keras.layers.Identity()])
+    matched = selection.SelectByJudge([note, 0.1 * note], "keyboard", lambda m: identity, None, None, *shape[:2],
+                                      input_peak_db=-19.0)
+    translated = matched.translations(identity)
+    module = pipeline.build_serving_module(identity, phase="source", input_peak_db=-19.0)
+    served = module.serving_default(waveform=tf.constant(matched.waveforms))["waveform"].numpy()
+    np.testing.assert_allclose(translated, audio.as_written(served), atol=1e-6)
+    # Level matched, then scaled back: a note and the same note 20 dB softer convert alike, each at its own level.
+    assert np.abs(translated[0]).max() > 0.01
+    np.testing.assert_allclose(translated[1], 0.1 * translated[0], atol=2e-4)
 
 
 @pytest.mark.parametrize("style_target", ["family", "pitch"])
@@ -282,7 +238,7 @@ def test_faster_phrase_pairs_are_the_cgans_aligned_windows(notes_and_phrases, cl
     """With same-pitch targets, Faster's phrase pairs are exactly the cgan's (same melody, same frames)."""
     from soundtransform.methods import faster
 
-    keyboards = sorted({p.instrument_str for p in cgan.family_phrases(notes_and_phrases, "train", "keyboard")})
+    keyboards = sorted({p.instrument_str for p in pairing.family_phrases(notes_and_phrases, "train", "keyboard")})
     settings = dict(train_on="phrases", target_instruments=keyboards[0])
     config = presets.resolve("faster", "tiny", classifier=classifier_path, style_target="pitch", **settings)
     ours, _, info = faster.make_datasets(notes_and_phrases, config, source="flute", target="keyboard")
@@ -296,11 +252,12 @@ def test_faster_phrase_pairs_are_the_cgans_aligned_windows(notes_and_phrases, cl
     assert info["target_instruments"] == [keyboards[0]]
 
 
-def test_faster_judge_selection_hears_phrase_windows(notes_and_phrases, classifier_path):
+def test_faster_judge_selection_hears_phrase_windows(notes_and_phrases, classifier_path, tmp_path):
     from soundtransform.methods import faster
 
     config = presets.resolve("faster", "tiny", classifier=classifier_path, train_on="both", select_by="judge",
                              select_notes=3)
-    waveforms, note_lists = cgan.validation_waveforms(notes_and_phrases, "flute", faster.selection_config(config),
-                                                      with_notes=True)
-    assert len(waveforms) == 6 and note_lists[:3] == [None] * 3 and all(note_lists[3:])
+    info = {"root": notes_and_phrases, "source": "flute", "target": "keyboard"}
+    judged = faster.callbacks(None, config, str(tmp_path), None, info)[0]
+    assert isinstance(judged, selection.SelectByJudge) and judged.phase == "source"  # as Faster's exports
+    assert len(judged.waveforms) == 6 and judged.note_lists[:3] == [None] * 3 and all(judged.note_lists[3:])

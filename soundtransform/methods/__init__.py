@@ -6,10 +6,15 @@ A method module provides::
         unbatched tf.data pipelines and a JSON-able dict describing the data;
     build(config, info) -> keras.Model
         the compiled, built training model (its ``train_step`` is the method);
-    callbacks(model, config, run_dir, valid) -> list of keras callbacks
+    callbacks(model, config, run_dir, valid, info) -> list of keras callbacks
         method-specific ones (example images, artifact saving);
     finish(model, config, info, run_dir) -> dict
         final artifacts (a ``.keras`` file, an export), returned as paths.
+
+The translation methods take ``callbacks`` and ``finish`` from a
+`training.method.GeneratorMethod`; no method imports another (Slow and
+Faster use the classifier's perceptual network).  Settings are checked once,
+by `presets.resolve`.
 """
 
 import importlib

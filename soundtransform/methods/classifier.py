@@ -1,7 +1,7 @@
-"""Training the VGG-19 audio classifier of instrument families.
+"""Training the VGG-19 audio classifier of instrument families, and its use as a perceptual network.
 
-The classifier is the project's perceptual space (Slow and Faster take their
-losses from its feature maps).  Outputs are judged by another model,
+The classifier is the project's perceptual space: Slow and Faster take their
+losses from its feature maps (`perceptual_features`).  Outputs are judged by another model,
 `soundtransform.timbre_judge.TimbreJudge`; any VGG-19 trained here can still be
 passed to ``evaluate --judge``.
 """
@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from soundtransform import data, losses
+from soundtransform import data, losses, registry
+from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.fileio import atomic_path, write_text
 from soundtransform.networks.vgg19_audio import VGG19AudioClassifier
 
@@ -134,9 +135,6 @@ class ClassifierTrainer(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
-TRAIN_SPLITS = ("train", "train+valid")
-
-
 def make_datasets(root, config, source=None, target=None):
     """Every family's notes of the training splits, labelled by NSynth family id.
 
@@ -144,10 +142,8 @@ def make_datasets(root, config, source=None, target=None):
     best epoch) or ``"train+valid"`` (train on both, no validation: the judge,
     which thus hears instruments the perceptual classifier never heard).
     """
-    from soundtransform.errors import check_choice
-
     families = config.get("families")
-    splits = check_choice("train_splits", config.get("train_splits", "train"), TRAIN_SPLITS).split("+")
+    splits = config.get("train_splits", "train").split("+")  # `presets.TRAIN_SPLITS`
     # Whole notes (``note_frames``) when the classifier's input is a shorter window.
     shape = (config["freq_bins"], config.get("note_frames") or config["frames"])
     train_notes = [n for split in splits for n in data.select(data.read_split(root, split), families=families)]
@@ -245,9 +241,7 @@ def save_classifier(classifier, path):
 
 
 CLASSIFIER_ROLES = ("perceptual", "judge", "phrase_judge")
-CLASSIFIERS_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "exported_models", "classifiers"
-)
+DEFAULT_PERCEPTUAL = os.path.join("exported_models", "classifiers", "perceptual.keras")  # Slow's and Faster's
 
 
 def default_path(role="perceptual"):
@@ -257,16 +251,12 @@ def default_path(role="perceptual"):
     independent `timbre_judge.TimbreJudge` that judges every method's outputs;
     ``phrase_judge`` is a TimbreJudge that judges windows of phrases note by note.
     """
-    from soundtransform.errors import check_choice
-
     check_choice("classifier role", role, CLASSIFIER_ROLES)
-    return os.path.join(CLASSIFIERS_DIR, f"{role}.keras")
+    return os.path.join(registry.shipped_models_dir(), "classifiers", f"{role}.keras")
 
 
 def load_classifier(path):
     """Load a `VGG19AudioClassifier` saved by `save_classifier` (or another saved soundtransform model)."""
-    from soundtransform.errors import DataError
-
     if not os.path.isfile(path):
         raise DataError(f"no classifier at {path}")
     try:
@@ -297,3 +287,71 @@ def finish(model, config, info, run_dir):
                "best_epoch": best}
     write_text(os.path.join(run_dir, "classifier.json"), json.dumps(summary, indent=1))
     return {"classifier": path, "best_epoch": best}
+
+
+# ---------------------------------------------------- perceptual network
+
+
+def perceptual_features(classifier, layer_names):
+    """A fully convolutional model from a spectrogram image to named VGG layers.
+
+    The classifier's conv and pooling layers (up to the deepest one asked for)
+    are reused, with their trained weights, on an input of any size.
+
+    Parameters
+    ----------
+    classifier : VGG19AudioClassifier
+    layer_names : list of str
+        Conv layer names, e.g. ``["block4_conv2", "block1_conv1"]``.
+
+    Returns
+    -------
+    keras.Model: ``[batch, freq, frames, 1]`` -> list of ``[batch, h, w, channels]``
+    in the order of ``layer_names``.
+    """
+    from soundtransform.networks.vgg19_audio import CONV_LAYERS
+
+    unknown = [n for n in layer_names if n not in CONV_LAYERS]
+    if unknown:
+        raise ParameterError(f"unknown VGG-19 layers {unknown}; choose from {', '.join(CONV_LAYERS)}")
+    deepest = max(CONV_LAYERS.index(n) for n in layer_names)
+    inputs = keras.Input((None, None, 1), name="spectrogram")
+    x, outputs = inputs, {}
+    for layer in classifier.layers:
+        if layer.name.startswith("block") and ("_conv" in layer.name or "_pool" in layer.name):
+            x = layer(x)
+            outputs[layer.name] = x
+            if layer.name == CONV_LAYERS[deepest]:
+                break
+    model = keras.Model(inputs, [outputs[n] for n in layer_names], name="perceptual_features")
+    model.trainable = False
+    return model
+
+
+def perceptual_path(classifier=None):
+    """The ``.keras`` file of a classifier path, or of the default one.
+
+    A relative path is looked up in the working folder, then, for a path
+    under ``exported_models/``, among the shipped models (`registry.shipped_models_dir`).
+    """
+    path = os.fspath(classifier or DEFAULT_PERCEPTUAL)
+    if not os.path.isabs(path) and not os.path.isfile(path) and path.startswith("exported_models" + os.sep):
+        shipped = os.path.join(registry.shipped_models_dir(), path[len("exported_models" + os.sep):])
+        if os.path.isfile(shipped):
+            path = shipped  # the default, from outside the repository or from an installed package
+    if not os.path.isfile(path):
+        raise DataError(
+            f"no classifier at {path}; train one with `soundtransform train --method classifier` "
+            "and pass its .keras file (classifier=...)"
+        )
+    return path
+
+
+def load_perceptual_classifier(classifier=None):
+    """A classifier object from an object, a ``.keras`` path, or the default path.
+
+    A relative path is looked up in the working folder, then in the repository.
+    """
+    if classifier is not None and not isinstance(classifier, (str, os.PathLike)):
+        return classifier
+    return load_classifier(perceptual_path(classifier))

@@ -8,18 +8,20 @@ notes ``D_Y`` takes for the target family, and the cycle losses
 pitch and timing of the note.  Both directions are exported.
 """
 
-import numbers
 import os
 
 import keras
 import tensorflow as tf
 
-from soundtransform import export, losses
-from soundtransform.errors import DataError, ParameterError, check_choice
-from soundtransform.methods import cgan
-from soundtransform.training.average import WeightAverage
+from soundtransform import losses, presets
+from soundtransform.errors import DataError, check_choice
 from soundtransform.networks.patchgan import PatchGAN
 from soundtransform.networks.resnet_generator import ResNetGenerator
+from soundtransform.training import pairing, runs, selection
+from soundtransform.training.augment import augmented, is_augmented
+from soundtransform.training.average import WeightAverage
+from soundtransform.training.callbacks import LinearDecay
+from soundtransform.training.method import GeneratorMethod, Output
 
 GENERATORS = ("generator_g", "generator_f")
 
@@ -53,7 +55,7 @@ class CycleGAN(keras.Model):
         Rows of the moving average that `losses.fine_structure` subtracts.
     ema_decay : float, optional
         Keep an exponential moving average of each generator's weights
-        (`WeightAverage`, as the cgan's ``ema_decay``), updated after every
+        (`WeightAverage`), updated after every
         step.  What a run judges, saves and exports is then the average
         (`to_export`); the raw generators go on training.  None: no average.
 
@@ -74,11 +76,11 @@ class CycleGAN(keras.Model):
         self.lambda_cycle = float(lambda_cycle)
         self.lambda_identity = float(lambda_identity)
         self.gan_mode = gan_mode
-        cgan.check_weight("lambda_pitch", lambda_pitch)
-        check_pitch_width(pitch_width)
+        presets.check_weight("lambda_pitch", lambda_pitch)
+        presets.check_pitch_width(pitch_width)
         self.lambda_pitch = float(lambda_pitch)
         self.pitch_width = int(pitch_width)
-        cgan.check_ema_decay(ema_decay)
+        presets.check_ema_decay(ema_decay)
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.averages = None
         if ema_decay is not None:  # a dict of layers is tracked, so checkpoints hold the averages
@@ -233,12 +235,6 @@ class CycleGAN(keras.Model):
         return cls(**config)
 
 
-def check_pitch_width(value):
-    """``pitch_width`` is an odd whole number of rows, 3 or more; `ParameterError` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 3 or value % 2 == 0:
-        raise ParameterError(f"pitch_width must be an odd whole number of rows, 3 or more, not {value!r}")
-
-
 # ------------------------------------------------------------------- data
 
 
@@ -248,20 +244,15 @@ def make_datasets(root, config, source=None, target=None):
     Source clips of each split are matched with target clips of the train
     split's chosen instruments (``target_instruments``), both shuffled
     independently and the shorter repeated, so an epoch sees every clip of the
-    larger set once.  ``config["train_on"]`` (`cgan.TRAIN_ON`) picks the clips:
-    NSynth notes, consecutive ``frames``-long windows of phrases (silent windows
-    left out), or both.
+    larger set once.  ``config["train_on"]`` (`presets.TRAIN_ON`) picks the
+    clips: NSynth notes, consecutive ``frames``-long windows of phrases
+    (silent windows left out), or both.
 
     With ``augment_gain_db`` or ``augment_noise_db`` set, the training sources
-    (all, or with ``augment_on="notes"`` the notes' only) are drawn anew every
-    epoch as the cgan's are (`cgan.augmented`), and each train example's source
-    becomes a pair ``(augmented, as rendered)``: `CycleGAN.generator_losses`
-    holds the cycle to the rendered image.  Targets and validation stay as
-    rendered.
-
-    With ``input_peak_db`` set, every clip of both families is read scaled so
-    its peak is at that many dBFS (`data.decode_wav`), the level the run's
-    exports then match every input to (`cgan.export_level`).
+    are drawn anew every epoch (`training.augment.augmented`), and each train
+    example's source becomes a pair ``(augmented, as rendered)``:
+    `CycleGAN.generator_losses` holds the cycle to the rendered image.
+    Targets and validation stay as rendered.
 
     Returns
     -------
@@ -269,32 +260,21 @@ def make_datasets(root, config, source=None, target=None):
         unbatched; ``valid`` is None when the valid split has no source clips.
     info : dict
     """
-    cgan.check_families("cyclegan", source, target)
-    cgan.check_weight("lambda_pitch", config["lambda_pitch"])
-    check_pitch_width(config["pitch_width"])
-    cgan.check_ema_decay(config.get("ema_decay"))
-    cgan.check_decay_from(config.get("decay_from"))
-    gain, noise = cgan.check_augment(config)
-    config["input_peak_db"] = export.check_input_peak_db(config.get("input_peak_db"))
+    pairing.check_families("cyclegan", source, target)
     if config.get("init_from"):
         init_files(config["init_from"], source, target)
-    cgan.check_validation_sounds(root, source, config)
-    cgan.check_validation_sounds(root, target, config, "all")
-    use = cgan.train_on(config)
-    targets, target_phrases = [], []
-    if use != "phrases":
-        targets = cgan.family_notes(root, "train", target, config["target_instruments"])
-    if use != "notes":
-        chosen = sorted({n.instrument_str for n in targets}) if targets else config["target_instruments"]
-        target_phrases = cgan.family_phrases(root, "train", target, chosen)
+    selection.check_validation_sounds(root, source, config, config["source_instruments"])
+    selection.check_validation_sounds(root, target, config, "all")
+    use = pairing.train_on(config)
+    targets, target_phrases = pairing.target_sounds(root, target, config)
     sources, source_phrases = {}, {}
     for split in ("train", "valid"):
-        for wanted, find, found in (("notes", cgan.family_notes, sources), ("phrases", cgan.family_phrases,
-                                                                             source_phrases)):
-            found[split] = (cgan.split_sounds(find, root, split, source, config["source_instruments"])
+        for wanted, find, found in (("notes", pairing.family_notes, sources),
+                                    ("phrases", pairing.family_phrases, source_phrases)):
+            found[split] = (pairing.split_sounds(find, root, split, source, config["source_instruments"])
                             if use in (wanted, "both") else [])
     train = _unpaired(sources["train"], targets, config, source_phrases["train"], target_phrases,
-                      augment=gain > 0 or noise is not None)
+                      augment=is_augmented(config))
     valid = None
     if sources["valid"] or source_phrases["valid"]:
         valid = _unpaired(sources["valid"], targets, config, source_phrases["valid"], target_phrases)
@@ -303,8 +283,8 @@ def make_datasets(root, config, source=None, target=None):
         "source": source,
         "target": target,
         "train_on": use,
-        "source_instruments": sorted({n.instrument_str for n in sources["train"] + source_phrases["train"]}),
-        "target_instruments": sorted({n.instrument_str for n in targets + target_phrases}),
+        "source_instruments": pairing.instrument_names(sources["train"] + source_phrases["train"]),
+        "target_instruments": pairing.instrument_names(targets + target_phrases),
         "train_source_notes": len(sources["train"]),
         "train_target_notes": len(targets),
         "valid_source_notes": len(sources["valid"]),
@@ -325,31 +305,21 @@ def _unpaired(x_notes, y_notes, config, x_phrases=(), y_phrases=(), augment=Fals
 def _images(notes, phrase_list, config, seed, augment=False):
     """One side's images, shuffled and repeated: ``(dataset, clips per pass)``.
 
-    ``augment`` (an augmentation is configured): each element is
-    ``(augmented image, image)`` (`make_datasets`).
+    ``augment``: each element is ``(augmented image, image)`` (`make_datasets`).
     """
-    from soundtransform import data, phrases
+    from soundtransform import data
 
-    notes_only = config.get("augment_on", "all") == "notes"
     shape = (config["freq_bins"], config["frames"])
     parts = []
-    level = config.get("input_peak_db")
     if notes:
-        parts.append((data.image_dataset([n.path for n in notes], freq_bins=shape[0], frames=shape[1], peak_db=level),
-                      len(notes)))
+        parts.append((data.image_dataset([n.path for n in notes], freq_bins=shape[0], frames=shape[1]), len(notes)))
     if phrase_list:
-        windows, starts = phrases.window_dataset([p.path for p in phrase_list], *shape, peak_db=level)
-        parts.append((windows.filter(phrases.is_sounding).cache(), len(phrase_list) * len(starts)))
-    if augment:  # each image with its augmented copy; with augment_on="notes", the phrases' copy unchanged
-        pairs = [ds.map(lambda image: (image, image)) for ds, _ in parts]
-        if notes and notes_only:
-            pairs[0] = cgan.augmented(pairs[0], config)
-        parts = [(ds, n) for ds, (_, n) in zip(pairs, parts)]
+        parts.append(pairing.phrase_windows(phrase_list, shape))
     count = sum(n for _, n in parts)
-    ds = cgan.mix(parts, seed)
+    ds = pairing.mix(parts, seed)
     ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
-    if augment and not notes_only:
-        ds = cgan.augmented(ds, config)
+    if augment:  # each image beside its augmented copy
+        ds = augmented(ds.map(lambda image: (image, image)), config)
     return ds, count
 
 
@@ -368,21 +338,23 @@ def build(config, info):
 
     generators = {attr: generator(attr) for attr in GENERATORS}
     if config.get("init_from"):  # fine-tuning (train leaves it out when a run resumes from its own weights)
-        from soundtransform.export import init_generator
-
         files = init_files(config["init_from"], info["source"], info["target"])
-        info["init_from_file"] = [os.path.abspath(init_generator(generators[attr], files[attr]))
-                                  for attr in GENERATORS]
+        info["init_from_file"] = [runs.init_generator(generators[attr], files[attr]) for attr in GENERATORS]
     model = CycleGAN(generators["generator_g"], generators["generator_f"], discriminator("discriminator_x"),
                      discriminator("discriminator_y"), lambda_cycle=config["lambda_cycle"],
                      lambda_identity=config["lambda_identity"], gan_mode=config["gan_mode"],
                      lambda_pitch=config["lambda_pitch"], pitch_width=config["pitch_width"],
                      ema_decay=config.get("ema_decay"))
-    model.compile(generator_optimizer=cgan.adam(config), discriminator_optimizer=cgan.adam(config),
+    model.compile(generator_optimizer=adam(config), discriminator_optimizer=adam(config),
                   jit_compile=config["jit_compile"])
     model.build((None,) + shape)
     model.build_optimizers()
     return model
+
+
+def adam(config):
+    """Adam with the paper's ``beta_1 = 0.5``."""
+    return keras.optimizers.Adam(config["learning_rate"], beta_1=config["beta_1"])
 
 
 def init_files(run_dir, source, target):
@@ -395,10 +367,8 @@ def init_files(run_dir, source, target):
     and a pair of two epochs starts with a broken cycle.  The discriminators
     start afresh.  `DataError` when the folder or a generator is missing.
     """
-    from soundtransform.train import load_config
-
     run_dir = os.fspath(run_dir)
-    run = load_config(run_dir) if os.path.isdir(run_dir) else None
+    run = runs.read_run_info(run_dir) if os.path.isdir(run_dir) else None
     if not run or run.get("config", {}).get("method") != "cyclegan":
         raise DataError(f"init_from: {run_dir} is not a CycleGAN run folder (one with config.json and its "
                         "generator_A_to_B.keras files); a CycleGAN fine-tunes both of a run's generators")
@@ -421,58 +391,39 @@ def generator_files(source, target):
             f"generator_{target}_to_{source}.keras": "generator_f"}
 
 
-def callbacks(model, config, run_dir, valid, info=None):
-    from soundtransform.train import load_config
+class _Method(GeneratorMethod):
+    """Both generators, ``generator_A_to_B.keras`` each way, exported as ``cyclegan_A_to_B`` and the reverse.
 
-    run = load_config(run_dir) or {}
-    files = generator_files(run.get("source"), run.get("target"))
+    Each direction keeps its own best epoch: G is judged on valid-split source
+    sounds of ``source_instruments``, F on every valid-split target sound
+    (instruments neither saw), and the logs call the scores after each
+    direction's target (``val_judged_keyboard``).
+    """
 
-    def translate(model, images):
+    name = "cyclegan"
+
+    def outputs(self, config, info):
+        found = []
+        for filename, attr in generator_files(info["source"], info["target"]).items():
+            forward = attr == "generator_g"
+            a, b = (info["source"], info["target"]) if forward else (info["target"], info["source"])
+            found.append(Output(filename, a, b, lambda m, attr=attr: m.to_export(attr), None, b,
+                                config["source_instruments"] if forward else "all"))
+        return found
+
+    def translate(self, model, images):
         fake_y = model.to_export("generator_g")(images, training=False)
         return {"output": fake_y.numpy(), "cycled": model.to_export("generator_f")(fake_y, training=False).numpy()}
 
-    # Selection first: its scores join the epoch's logs that SaveGenerators writes.
-    return [*cgan.decay_callbacks(model, config), *selection_callbacks(config, run_dir, info, files),
-            cgan.SaveGenerators(lambda m: {f: m.to_export(attr) for f, attr in files.items()}, run_dir),
-            *cgan.example_callbacks(run_dir, valid, None, config, translate)]
+    def schedules(self, model, config):
+        """With ``decay_from`` set, a `LinearDecay` of both optimisers (the paper's constant rate, then a
+        linear fall to the last epoch)."""
+        if not config.get("decay_from"):
+            return []
+        return [LinearDecay([model.generator_optimizer, model.discriminator_optimizer], config["learning_rate"],
+                            config["decay_from"], config["epochs"])]
 
 
-def selection_callbacks(config, run_dir, info, files):
-    """With ``select_by="judge"``, one `callbacks.SelectByJudge` per direction, else none.
-
-    Each direction keeps its own best epoch: G is judged on valid-split source
-    notes, F on valid-split target notes (instruments neither saw), and the
-    logs call the scores after each direction's target (``val_judged_keyboard``).
-    """
-    if info is None or not cgan.selects_by_judge(config):
-        return []
-    out = []
-    for filename, attr in files.items():
-        a, b = (info["source"], info["target"]) if attr == "generator_g" else (info["target"], info["source"])
-        instruments = config["source_instruments"] if attr == "generator_g" else "all"
-        waveforms, note_lists = cgan.validation_waveforms(info["root"], a, config, instruments, with_notes=True)
-        out.append(cgan.judge_selection(config, run_dir, waveforms, b, lambda m, attr=attr: m.to_export(attr),
-                                        cgan.best_file(filename), name=b, note_lists=note_lists))
-    return out
-
-
-def finish(model, config, info, run_dir):
-    """Save both generators and export ``cyclegan_SOURCE_to_TARGET`` and the reverse: the last epoch's,
-    or with ``select_by="judge"`` each direction's best-judged epoch."""
-    from soundtransform import export
-
-    source, target = info["source"], info["target"]
-    out = {}
-    for filename, attr in generator_files(source, target).items():
-        generator = model.to_export(attr)
-        a, b = (source, target) if attr == "generator_g" else (target, source)
-        path = os.path.join(run_dir, filename)
-        cgan.save_generator(generator, path)
-        metadata = cgan.export_metadata(config, info, run_dir, a, b, path)
-        generator = cgan.selected_generator(generator, config, run_dir, filename, metadata)
-        version_dir = export.export_generator(generator, f"cyclegan_{a}_to_{b}", metadata,
-                                              base_dir=config["export_dir"], phase=config["phase"],
-                                              input_peak_db=cgan.export_level(config))
-        out[f"generator_{a}_to_{b}"] = path
-        out[f"export_{a}_to_{b}"] = version_dir
-    return out
+_METHOD = _Method()
+callbacks = _METHOD.callbacks
+finish = _METHOD.finish

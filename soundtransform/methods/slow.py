@@ -42,74 +42,9 @@ import tensorflow as tf
 
 from soundtransform import audio, losses, presets
 from soundtransform.errors import DataError, ParameterError, check_choice
+from soundtransform.methods.classifier import load_perceptual_classifier, perceptual_features, perceptual_path
 
-INITS = ("content", "noise")
-DEFAULT_CLASSIFIER = os.path.join("exported_models", "classifiers", "perceptual.keras")
-
-
-def perceptual_features(classifier, layer_names):
-    """A fully convolutional model from a spectrogram image to named VGG layers.
-
-    The classifier's conv and pooling layers (up to the deepest one asked for)
-    are reused, with their trained weights, on an input of any size.
-
-    Parameters
-    ----------
-    classifier : VGG19AudioClassifier
-    layer_names : list of str
-        Conv layer names, e.g. ``["block4_conv2", "block1_conv1"]``.
-
-    Returns
-    -------
-    keras.Model: ``[batch, freq, frames, 1]`` -> list of ``[batch, h, w, channels]``
-    in the order of ``layer_names``.
-    """
-    from soundtransform.networks.vgg19_audio import CONV_LAYERS
-
-    unknown = [n for n in layer_names if n not in CONV_LAYERS]
-    if unknown:
-        raise ParameterError(f"unknown VGG-19 layers {unknown}; choose from {', '.join(CONV_LAYERS)}")
-    deepest = max(CONV_LAYERS.index(n) for n in layer_names)
-    inputs = keras.Input((None, None, 1), name="spectrogram")
-    x, outputs = inputs, {}
-    for layer in classifier.layers:
-        if layer.name.startswith("block") and ("_conv" in layer.name or "_pool" in layer.name):
-            x = layer(x)
-            outputs[layer.name] = x
-            if layer.name == CONV_LAYERS[deepest]:
-                break
-    model = keras.Model(inputs, [outputs[n] for n in layer_names], name="perceptual_features")
-    model.trainable = False
-    return model
-
-
-def _classifier_path(classifier=None):
-    """The ``.keras`` file of a classifier path, or of the default one.
-
-    A relative path is looked up in the working folder, then in the repository.
-    """
-    path = os.fspath(classifier or DEFAULT_CLASSIFIER)
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if not os.path.isabs(path) and not os.path.isfile(path) and os.path.isfile(os.path.join(repo, path)):
-        path = os.path.join(repo, path)  # the default, from outside the repository
-    if not os.path.isfile(path):
-        raise DataError(
-            f"no classifier at {path}; train one with `soundtransform train --method classifier` "
-            "and pass its .keras file (classifier=...)"
-        )
-    return path
-
-
-def load_perceptual_classifier(classifier=None):
-    """A classifier object from an object, a ``.keras`` path, or the default path.
-
-    A relative path is looked up in the working folder, then in the repository.
-    """
-    if classifier is not None and not isinstance(classifier, (str, os.PathLike)):
-        return classifier
-    from soundtransform.methods.classifier import load_classifier
-
-    return load_classifier(_classifier_path(classifier))
+INITS = presets.INITS
 
 
 class SlowStyleTransfer:
@@ -138,7 +73,7 @@ class SlowStyleTransfer:
                  style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"),
                  alpha=1.0, beta=1.0, gamma=0.0, delta=0.0, energy_bands=1, learning_rate=0.02,
                  jit_compile=True):
-        self.energy_bands = losses.check_bands(energy_bands)
+        self.energy_bands = presets.check_bands(energy_bands)
         self.content_layer = content_layer
         self.style_layers = tuple(style_layers)
         self.alpha, self.beta, self.gamma, self.delta = float(alpha), float(beta), float(gamma), float(delta)
@@ -293,7 +228,7 @@ def _transfer(classifier, config):
     optimisation step (which took 2-3 s per file on 2 busy cores).
     """
     if classifier is None or isinstance(classifier, (str, os.PathLike)):
-        path = _classifier_path(classifier if classifier is not None else config["classifier"])
+        path = perceptual_path(classifier if classifier is not None else config["classifier"])
         source = ("file", os.path.abspath(path), os.path.getmtime(path))
     else:
         source = ("object", id(classifier))
@@ -326,7 +261,7 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
         lines up frame by frame with the content's (energy constraint); the
         other terms do not depend on its length.
     classifier : VGG19AudioClassifier or path, optional
-        The perceptual network; default `DEFAULT_CLASSIFIER`.
+        The perceptual network; default `classifier.DEFAULT_PERCEPTUAL`.
     preset : str
         Defaults of every option (`presets.resolve("slow", preset)`).
     steps : int
@@ -354,9 +289,6 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
     """
     config = presets.resolve("slow", preset, steps=steps, alpha=alpha, beta=beta, gamma=gamma, delta=delta,
                              init=init, phase=phase, **overrides)
-    check_choice("init", config["init"], INITS)
-    check_choice("phase", config["phase"], audio.PHASES)
-    losses.check_bands(config["energy_bands"])
     content = _check_waveform("content", content)
     style = audio.fit_length(_check_waveform("style", style), len(content))
     transfer = _transfer(classifier, config)
