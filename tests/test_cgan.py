@@ -228,13 +228,22 @@ def test_bad_augment_settings_fail_before_the_run_starts(dataset, tmp_path, key,
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize("method, key", [
+    ("cgan", "extra_sources"), ("cgan", "augment_noise_where"), ("cgan", "augment_on"), ("cgan", "phrase_hop"),
+    ("cgan", "max_targets"), ("cgan", "decay_from"), ("cyclegan", "input_peak_db"), ("faster", "augment_gain_db"),
+])
+def test_removed_settings_are_refused_as_unknown(method, key):
+    with pytest.raises(ParameterError, match=f"{method} has no setting '{key}'; its settings are: "):
+        presets.resolve(method, "tiny", **{key: 1})
+
+
 def test_init_from_starts_from_a_run_or_an_export(dataset, tmp_path):
     exported = str(tmp_path / "exported")
     first = train.train("cgan", dataset, run_dir=str(tmp_path / "first"), preset="tiny", source="flute",
                         target="keyboard", progress=False, export_dir=exported)
     trained = keras.saving.load_model(first["generator"], compile=False)
     # The export keeps its generator, so a shipped model can be fine-tuned from its name or folder.
-    assert os.path.isfile(os.path.join(first["export"], "assets", registry.GENERATOR_ASSET))
+    assert os.path.isfile(os.path.join(first["export"], "assets", registry.GENERATOR_CONFIG))
     config, info = presets.resolve("cgan", "tiny"), cgan.make_datasets(dataset, presets.resolve("cgan", "tiny"),
                                                                        "flute", "keyboard")[2]
     fresh = cgan.build(config, info)
@@ -253,11 +262,14 @@ def test_init_from_starts_from_a_run_or_an_export(dataset, tmp_path):
                          target="keyboard", progress=False, export_dir=exported, init_from=first["export"])
     saved = json.load(open(run_dir / "config.json"))
     assert saved["config"]["init_from"] == first["export"]
-    start = os.path.join(first["export"], "assets", registry.GENERATOR_ASSET)
+    start = first["export"]
     assert saved["data"]["init_from_file"] == start
+    # Its export names the start without this machine's folders.
+    assert registry.read_metadata(second["export"])["training_data"]["init_from_file"] == os.path.join(
+        "cgan_flute_to_keyboard", "1")
     assert second["export"].endswith(os.path.join("cgan_flute_to_keyboard", "2"))
     # A resumed run needs its own checkpoint only, not the weights it started from.
-    os.remove(start)
+    shutil.rmtree(start)
     third = train.train("cgan", dataset, run_dir=str(run_dir), preset="tiny", progress=False, epochs=2)
     assert len(third["history"]["g_loss"]) == 1
     assert json.load(open(run_dir / "config.json"))["data"]["init_from_file"] == start
@@ -280,7 +292,7 @@ def test_bad_init_from_fails_in_one_line(dataset, tmp_path, value, error, messag
     bare = ""
     if value == "{bare}":  # an export made before exports kept their generator
         bare = export.export_generator(cgan.build(config, info).generator, "old", base_dir=str(tmp_path / "m"))
-        os.remove(os.path.join(bare, "assets", registry.GENERATOR_ASSET))
+        os.remove(os.path.join(bare, "assets", registry.GENERATOR_CONFIG))
     value = value.format(tmp=tmp_path, wide=wide, narrow=narrow, bare=bare)
     with pytest.raises(error, match=message) as caught:
         cgan.build({**config, "init_from": value}, info)

@@ -15,16 +15,15 @@ PATH_SETTINGS = ("init_from", "classifier", "judge")  # settings that may name a
 
 
 def portable_path(path):
-    """``path`` without the machine's folders: relative to the working folder when inside it, else from an
-    exported model's name down (``NAME/VERSION/assets/generator.keras``) or its folder and file name."""
+    """``path`` without the machine's folders: as given when relative, relative to the working folder when
+    inside it, else its last two parts (an export's ``NAME/VERSION``, a run's ``RUN/generator.keras``)."""
     path = os.fspath(path)
     if not os.path.isabs(path):
         return path
     relative = os.path.relpath(path, os.getcwd())
     if not relative.startswith(os.pardir):
         return relative
-    parts = os.path.normpath(path).split(os.sep)
-    return os.path.join(*parts[-4 if len(parts) > 4 and parts[-2] == "assets" else -2:])
+    return os.path.join(*os.path.normpath(path).split(os.sep)[-2:])
 
 
 def training_data(info):
