@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from soundtransform import audio, data
-from soundtransform.methods.cgan import family_notes
+from soundtransform.training.pairing import family_notes
 
 
 def main():

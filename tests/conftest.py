@@ -124,7 +124,7 @@ def assert_export_is_selected(version_dir, run_dir, best_file, last_file, best, 
 
 def assert_linear_decay_survives_resume(method, dataset, tmp_path):
     """A tiny ``method`` run with ``decay_from=2`` over 3 epochs, then resumed to 4: each epoch's logged rate
-    and both optimisers' last rate follow `callbacks.LinearDecay`, and the resume stretches the fall."""
+    and both optimisers' last rate follow `training.callbacks.LinearDecay`, and the resume stretches the fall."""
     from soundtransform import presets, train
 
     run_dir, export_dir = str(tmp_path / "run"), str(tmp_path / "exported")
