@@ -21,7 +21,7 @@ from soundtransform import pipeline, registry
 from soundtransform.errors import ParameterError
 from soundtransform.fileio import atomic_dir
 from soundtransform.pipeline import DEFAULT_INPUT_PEAK_DB, DEFAULT_UPPER_BINS
-from soundtransform.training import runs
+from soundtransform.training import artifacts, runs
 
 FORMAT = 1  # bumped when the signatures change incompatibly
 _STALE_SECONDS = 3600  # a hidden .part folder this old is a killed export's leftover
@@ -146,12 +146,12 @@ def export_run(path, name=None, base_dir=None, metadata=None, **options):
     config = run.get("config", {})
     info = {k: config[k] for k in ("method", "preset", "freq_bins", "frames") if k in config}
     if config:
-        info["config"] = config  # the whole training configuration, as an export at the end of training has
+        info["config"] = artifacts.recorded_config(config)  # as an export at the end of training records it
     for key in ("source", "target"):
         if run.get(key):
             info[key] = run[key]
     if run.get("data"):
-        info["training_data"] = run["data"]
+        info["training_data"] = artifacts.training_data(run["data"])
     metrics = runs.read_metrics(os.path.dirname(os.path.abspath(generator_path)))
     if metrics:
         info["metrics"] = metrics

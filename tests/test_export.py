@@ -313,8 +313,9 @@ def test_export_run_dir_and_models_cli(tmp_path):
     run_dir.mkdir()
     tiny_generator().save(run_dir / "generator_flute_to_keyboard.keras")
     (run_dir / "config.json").write_text(json.dumps(
-        {"config": {"method": "cyclegan", "preset": "tiny", "freq_bins": 32, "frames": 32},
-         "source": "flute", "target": "keyboard", "data": {"train_notes": 12}}))
+        {"config": {"method": "cyclegan", "preset": "tiny", "freq_bins": 32, "frames": 32,
+                    "export_dir": str(tmp_path / "elsewhere")},
+         "source": "flute", "target": "keyboard", "data": {"train_notes": 12, "root": str(tmp_path / "data")}}))
     (run_dir / "metrics.json").write_text(json.dumps({"epoch": 1, "cycle_loss": 0.25}))
     models = tmp_path / "models"
     result = run_cli("export", run_dir, "--models-dir", models, "--set", "note=hello")
@@ -324,6 +325,7 @@ def test_export_run_dir_and_models_cli(tmp_path):
     meta = registry.read_metadata(str(version))
     assert (meta["method"], meta["source"], meta["target"], meta["note"]) == ("cyclegan", "flute", "keyboard", "hello")
     assert meta["metrics"]["cycle_loss"] == 0.25 and meta["training_data"]["train_notes"] == 12
+    assert str(tmp_path) not in json.dumps(meta), "an export names no machine path"
     listing = run_cli("models", "--models-dir", models)
     assert listing.returncode == 0, listing.stderr
     assert "cyclegan_flute_to_keyboard: cyclegan, flute -> keyboard" in listing.stdout
