@@ -353,7 +353,8 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db,
     folder (NAME/VERSION: exported again as the next version, keeping its
     metadata and the settings not given here).
     """
-    from soundtransform.export import check_input_peak_db, export_run
+    from soundtransform.export import export_run
+    from soundtransform.pipeline import check_input_peak_db
 
     options = dict(phase=phase, n_iter=n_iter, overlap=overlap, upper_bins=upper_bins)
     if input_peak_db is not None:
@@ -368,7 +369,12 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db,
 @click.option("--model", default=None,
               help="Exported model name or folder, or a generator .keras file [default: cgan_flute_to_keyboard, "
                    "or $SOUNDTRANSFORM_DEFAULT_MODEL].")
-@click.option("--method", default="model", show_default=True, help="model, or slow (needs --style).")
+@click.option("--method", default="model", show_default=True,
+              help="model (--model, or the default), slow (needs --style), or faster, cgan, cyclegan: that "
+                   "method's model for --source -> --target.")
+@click.option("--source", default=None, help="With --method faster|cgan|cyclegan: the input's family [default: flute].")
+@click.option("--target", default=None, help="With --method faster|cgan|cyclegan: the output's family "
+                                             "[default: keyboard].")
 @click.option("--style", default=None, type=click.Path(), help="Style sound for --method slow.")
 @click.option("--steps", default=None, type=click.IntRange(min=1), help="Optimisation steps for --method slow.")
 @click.option("--energy-bands", default=None, type=click.IntRange(min=1, max=256),
@@ -379,17 +385,39 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db,
 @click.option("--png", is_flag=True, help="Also write OUT.png: input and output spectrograms.")
 @click.option("--overwrite", is_flag=True,
               help="Replace existing outputs (atomically); by default they are kept and reported.")
-def convert(audio_in, audio_out, model, method, style, steps, energy_bands, by_note, png, overwrite):
+def convert(audio_in, audio_out, model, method, source, target, style, steps, energy_bands, by_note, png, overwrite):
     """Convert IN (a file, or a folder of files) into OUT (a file, or a folder).
 
     Any length, sample rate and channel count; the output is mono at the
     input's rate and duration.
     """
-    from soundtransform.convert import convert_path
+    from soundtransform.convert import MODEL_METHODS, convert_path
+    from soundtransform.errors import ParameterError
 
+    if method == "model" and model is None and (source or target):
+        method = "cgan"  # a direction without a method: the default model's method
+    if method == "slow":
+        if style is None:
+            raise ParameterError("--method slow needs a style sound: --style STYLE.wav")
+        if by_note:
+            raise ParameterError("--by-note is for models; --method slow converts the whole clip")
+        if model is not None:
+            raise ParameterError("--method slow takes --style, not --model")
+    else:
+        if style is not None:
+            raise ParameterError("--style is for --method slow; a model brings its own target sound")
+        slow_only = [flag for flag, value in (("--steps", steps), ("--energy-bands", energy_bands)) if value]
+        if slow_only:
+            raise ParameterError(f"{' and '.join(slow_only)} {'are' if len(slow_only) > 1 else 'is'} "
+                                 "for --method slow")
+    if method in MODEL_METHODS and model is not None:
+        raise ParameterError(f"--method {method} picks its own model; give --model or --method, not both")
+    if (source or target) and method not in MODEL_METHODS:
+        raise ParameterError(f"--source and --target pick the model of --method {'|'.join(MODEL_METHODS)}")
     options = {key: value for key, value in (("steps", steps), ("energy_bands", energy_bands)) if value}
     if by_note:
         options["by_note"] = True
+    options.update({key: value for key, value in (("source", source), ("target", target)) if value})
     result = convert_path(audio_in, audio_out, model=model, method=method, style=style, png=png,
                           overwrite=overwrite, **options)
     if result["kept"]:
@@ -409,7 +437,7 @@ def convert(audio_in, audio_out, model, method, style, steps, energy_bands, by_n
               help="[default: $SOUNDTRANSFORM_MODELS, then the shipped exported_models/]")
 def models(models_dir):
     """List the exported models (shipped and your own) with their metadata."""
-    from soundtransform.export import default_model, describe, list_models, search_dirs
+    from soundtransform.registry import default_model, describe, list_models, search_dirs
 
     entries = list_models(models_dir)
     if not entries:
@@ -436,7 +464,7 @@ def serving_config(models_dir, model, versions, labels, mount):
     Without --model, models.config is only rewritten.  The settings are kept
     in serving.json beside it, so later exports keep them.
     """
-    from soundtransform.serving import configure
+    from soundtransform.registry import configure
 
     path = configure(models_dir, model=model, versions=versions, labels=labels, mount=mount)
     with open(path, encoding="utf-8") as f:
@@ -459,7 +487,7 @@ def serving_config(models_dir, model, versions, labels, mount):
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (atomically).")
 def serve_client(in_dir, out_dir, url, model, version, label, concurrency, request_format, timeout, overwrite):
     """Convert every audio file of IN_DIR through TF Serving's REST API into OUT_DIR."""
-    from soundtransform.export import default_model
+    from soundtransform.registry import default_model
     from soundtransform.serving import convert_folder_rest
 
     result = convert_folder_rest(in_dir, out_dir, url, model or default_model(), version=version, label=label,

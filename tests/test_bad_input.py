@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT, assert_one_line_error, make_tone, run_cli
-from soundtransform import export
+from soundtransform import export, pipeline, registry
 from test_export import tiny_generator
 
 SR = 16000
@@ -153,10 +153,10 @@ def test_export_input_peak_db_is_checked(tmp_path):
     assert not (models / "t").exists()
     result = run_cli("export", path, "--name", "t", "--models-dir", models, "--input-peak-db", "none")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert export.read_metadata(str(models / "t" / "1"))["input_peak_db"] is None
+    assert registry.read_metadata(str(models / "t" / "1"))["input_peak_db"] is None
     result = run_cli("export", path, "--name", "t", "--models-dir", models)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert export.read_metadata(str(models / "t" / "2"))["input_peak_db"] == export.DEFAULT_INPUT_PEAK_DB
+    assert registry.read_metadata(str(models / "t" / "2"))["input_peak_db"] == pipeline.DEFAULT_INPUT_PEAK_DB
     listed = run_cli("models", "--models-dir", models)
     assert "inputs scaled to a" in listed.stdout, listed.stdout
 
