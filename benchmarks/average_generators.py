@@ -10,16 +10,15 @@ both sources recorded.
     python benchmarks/average_generators.py MODEL_A MODEL_B --name NAME [--weight 0.5] [--base-dir DIR]
         [--valid DATA_DIR [--weights 0,0.25,0.5,0.75,1] [--select-notes 128]]
 
-e.g. python benchmarks/average_generators.py exported_models/cgan_flute_to_keyboard/6 \\
-         exported_models/cgan_flute_to_keyboard_notes/1 \\
-         --name cgan_soup --base-dir out/soups
+e.g. python benchmarks/average_generators.py cgan_flute_to_keyboard out/models/my_finetune/1 \\
+         --name cgan_soup --valid DATA
 ``--weight`` is the share of MODEL_A (1 gives MODEL_A itself).  With
 ``--valid DATA_DIR`` each of ``--weights`` is scored instead as training
 selects its epochs (`training.selection.validation_waveforms` with ``train_on=both``: up to
 ``--select-notes`` valid-split notes of the source family and as many
 phrase windows, judged by the shipped judges), the table is printed, and the
 best weight's mean is exported: the weight is chosen on the valid split's
-instruments, never on the test split's.
+instruments, never on the test split's.  Prints the exported version folder.
 """
 import argparse
 import os

@@ -1,10 +1,10 @@
-"""Audio front-end figures quoted in the README: render speed, round trip, Griffin-Lim.
+"""Audio front-end figures (docs/experiments.md, "Data and audio front end"): render speed, round trip, Griffin-Lim.
 
 Usage: python benchmarks/bench_audio.py [--data DIR]
 
 Renders a few notes itself (FluidSynth) unless --data names an NSynth-layout
-dataset, then measures on real notes:
-- render speed (x real time, including WAV writing),
+dataset, then measures on 20 test-split flute and keyboard notes and prints:
+- render speed (x real time, including WAV writing; without --data only),
 - source-phase round-trip SNR (dB),
 - Griffin-Lim spectral convergence and time for 32 iterations on 4 s,
   in TensorFlow (tf.function) and, for comparison, librosa.

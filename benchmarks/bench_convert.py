@@ -2,9 +2,8 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_convert.py [--model NAME_OR_PATH] [--generator cgan|cyclegan]
-                                       [--preset default|paper] [--data data/sf]
-                                       [--trained-generator RUN_DIR_OR_KERAS]
+    python benchmarks/bench_convert.py --data DATA [--model NAME_OR_PATH] [--generator cgan|cyclegan]
+                                       [--preset default|paper] [--trained-generator RUN_DIR_OR_KERAS]
 
 Without ``--model`` it uses the exported ``cgan_flute_to_keyboard`` if there is
 one, else an UNTRAINED generator of the chosen method's preset size (speed does
@@ -197,7 +196,7 @@ def main():
     parser.add_argument("--model", default=None)
     parser.add_argument("--generator", default="cgan", choices=("cgan", "cyclegan"))
     parser.add_argument("--preset", default="default")
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(ROOT), "data", "sf"))
+    parser.add_argument("--data", required=True, help="NSynth-layout dataset with at least 100 flute notes")
     parser.add_argument("--trained-generator", default=None, metavar="RUN_DIR_OR_KERAS",
                         help="Also compare the upper_bins options on this trained generator's outputs.")
     args = parser.parse_args()

@@ -2,7 +2,8 @@
 
 Usage::
 
-    nice -n 10 python benchmarks/bench_gan.py --data /work/data/sf --method cgan --steps 20
+    nice -n 10 python benchmarks/bench_gan.py --data DATA [--method cgan|cyclegan] [--preset default] [--steps 20]
+        [--set key=value ...]
 
 Builds the method exactly as ``soundtransform train`` does (same datasets,
 networks, XLA setting), runs ``--steps`` training steps after ``--warmup``

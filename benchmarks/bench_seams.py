@@ -22,6 +22,8 @@ rendered into a temporary folder and converted.  Figures:
 3. with ``--generator`` (the shipped model's training run), the same generator
    wrapped with ``overlap=0`` (hard cuts between windows), to show what a seam
    looks like in these figures.
+
+Prints them as a Markdown table, one row a model, then as JSON.
 """
 
 import argparse

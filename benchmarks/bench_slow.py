@@ -25,8 +25,9 @@ and without the energy/frequency constraints, into ``DIR/slow-CONDITION``, for
 
 Usage::
 
-    nice -n 10 python benchmarks/bench_slow.py [--repeats 5] [--folder 6] [--classifier exported_models/classifiers/perceptual.keras]
-    nice -n 10 python benchmarks/bench_slow.py --ablation 24 --out out/ablation [--conditions slow-none,slow-default]
+    nice -n 10 python benchmarks/bench_slow.py --data DATA [--repeats 5] [--folder 6] [--classifier CLASSIFIER.keras]
+    nice -n 10 python benchmarks/bench_slow.py --data DATA --ablation 24 --out out/ablation \\
+        [--conditions slow-none,slow-default]
 
 Without a trained classifier it uses a randomly initialised one of the same
 size (VGG-19 width 1/8); the timings do not depend on the weights, the
@@ -47,7 +48,7 @@ CONDITIONS = {  # folder name: stylize overrides
     "slow-both": dict(gamma=1.0, delta=1.0),
     "slow-gamma1": dict(gamma=1.0, delta=0.0),
     "slow-gamma300": dict(gamma=300.0, delta=0.0),
-    # the default until the nineteenth session: one energy envelope over all frequencies
+    # one energy envelope over all frequencies (docs/experiments.md, Slow: 1 band against 64)
     "slow-bands1": dict(gamma=300.0, delta=0.0, energy_bands=1),
     "slow-bands24": dict(gamma=3000.0, delta=0.0, energy_bands=24),
 }
@@ -56,7 +57,9 @@ CONDITIONS = {  # folder name: stylize overrides
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classifier", default=None, help="perceptual .keras file [default: the shipped one]")
-    parser.add_argument("--data", default="/work/data/sf", help="NSynth-layout dataset for the two notes")
+    parser.add_argument("--data", default=None,
+                        help="NSynth-layout dataset: its test notes of pitch 60 are the content and style "
+                             "(unless --content and --style name them), and the --folder and --ablation notes")
     parser.add_argument("--content", default=None, help="content WAV [default: a test-split flute note, pitch 60]")
     parser.add_argument("--style", default=None, help="style WAV [default: a test-split keyboard note, pitch 60]")
     parser.add_argument("--preset", default="default")
@@ -70,6 +73,8 @@ def main():
     parser.add_argument("--conditions", default="slow-none,slow-default",
                         help="comma-separated: slow-default (the preset), " + ", ".join(CONDITIONS))
     args = parser.parse_args()
+    if args.data is None and (args.ablation or args.folder or not (args.content and args.style)):
+        parser.error("--data is needed unless --content and --style name the two notes (and no --folder, --ablation)")
     if args.ablation:
         return ablation(args)
 

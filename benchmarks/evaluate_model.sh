@@ -2,13 +2,15 @@
 # Convert the held-out flute notes (test split: instruments never seen in training)
 # with an exported model and judge the outputs with the independent judge classifier.
 #
-#   [BY_NOTE=1] bash benchmarks/evaluate_model.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+#   [BY_NOTE=1] bash benchmarks/evaluate_model.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]
 # BY_NOTE=1 converts each note on its own (`soundtransform convert --by-note`).
 #
-# e.g. bash benchmarks/evaluate_model.sh cgan_flute_to_keyboard /work/data/sf
+# e.g. bash benchmarks/evaluate_model.sh cgan_flute_to_keyboard data
+# Writes OUT_DIR (default out/eval-MODEL): converted/, convert_seconds and the evaluate report in
+# report/; prints the convert time and evaluate's summary.
 set -euo pipefail
-MODEL=${1:?usage: evaluate_model.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]}
-DATA=${2:-/work/data/sf}
+MODEL=${1:?usage: evaluate_model.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]}
+DATA=${2:?usage: evaluate_model.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]}
 OUT=${3:-out/eval-$MODEL}
 SOURCE=${4:-flute}
 TARGET=${5:-keyboard}

@@ -7,15 +7,18 @@
 # Only the first $MELODIES melodies (default 16: m0000-m0015) of each instrument are judged, so
 # the figures stay comparable when more melodies are rendered for training.
 #
-#   [MELODIES=N] [BY_NOTE=1] bash benchmarks/evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]
+#   [MELODIES=N] [BY_NOTE=1] bash benchmarks/evaluate_phrases.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]
 # BY_NOTE=1 converts each note on its own (`soundtransform convert --by-note`).
 #
-# e.g. bash benchmarks/evaluate_phrases.sh cgan_flute_to_keyboard /work/data/sf
+# e.g. bash benchmarks/evaluate_phrases.sh cgan_flute_to_keyboard data
 # MODEL "slow" runs Slow style transfer towards one style sound instead of a model:
-#   STYLE=keyboard_note.wav bash benchmarks/evaluate_phrases.sh slow /work/data/sf
+#   STYLE=keyboard_note.wav bash benchmarks/evaluate_phrases.sh slow data
+# Writes OUT_DIR (default out/eval-phrases-MODEL): converted/, convert_seconds and the evaluate report
+# in report/ (phrase figures for the converted and the unconverted phrases); prints the convert time
+# and evaluate's summary.
 set -euo pipefail
-MODEL=${1:?usage: evaluate_phrases.sh MODEL [DATA_DIR] [OUT_DIR] [SOURCE] [TARGET]}
-DATA=${2:-/work/data/sf}
+MODEL=${1:?usage: evaluate_phrases.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]}
+DATA=${2:?usage: evaluate_phrases.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]}
 OUT=${3:-out/eval-phrases-$(basename "$MODEL")}
 SOURCE=${4:-flute}
 TARGET=${5:-keyboard}

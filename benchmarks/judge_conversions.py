@@ -18,10 +18,9 @@ instrument.
 
 Usage::
 
-    python benchmarks/judge_conversions.py cyclegan_flute_to_keyboard --data /work/data/sf2 --split train \
+    python benchmarks/judge_conversions.py cyclegan_flute_to_keyboard --data DATA --split train \
         --levels=-22,-19,-16 --mean=-22,-16
-    python benchmarks/judge_conversions.py cgan_flute_to_keyboard_phrases --data /work/data/sf2 --split train \
-        --phrases 16
+    python benchmarks/judge_conversions.py cgan_flute_to_keyboard --data DATA --split train --phrases 16
 """
 
 import argparse

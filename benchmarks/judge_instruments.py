@@ -8,7 +8,7 @@ called, and the same per octave (MIDI 48-59 is octave 3).
 
 Usage::
 
-    python benchmarks/judge_instruments.py --data /work/data/sf2 --split train --family keyboard
+    python benchmarks/judge_instruments.py --data DATA [--split train] [--family keyboard]
 """
 
 import argparse

@@ -6,11 +6,12 @@ train-split keyboard note of the same pitch and velocity), asks the shipped
 judge what each output is, and draws the input and every output side by
 side as labelled spectrograms (the README's "before/after" picture).
 With ``--wavs DIR`` the input and outputs are written there too, to listen to
-(rendered audio is not committed, so not next to the picture).
+(rendered audio is not committed, so not next to the picture).  Prints each
+output's label and verdict.
 
 Usage::
 
-    python benchmarks/method_pictures.py --data /work/data/sf [--pitch 67] [--out docs/before_after.png]
+    python benchmarks/method_pictures.py --data DATA [--pitch 67] [--out docs/before_after.png] [--wavs DIR]
 """
 
 import argparse

@@ -94,7 +94,7 @@ def row(spec):
 
 
 def main(specs):
-    if not specs:
+    if not specs or specs[0] in ("-h", "--help"):
         sys.exit(__doc__)
     print("| method | judged target | judged source | pitch within 50 cents | median pitch error (cents) "
           "| LSD to nearest target note | phrase windows judged target | phrase notes within 50 cents "

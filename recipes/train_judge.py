@@ -1,14 +1,7 @@
 """Train, measure and ship the independent judge (`soundtransform.timbre_judge`).
 
-    python benchmarks/train_judge.py [DATA_DIR] [--cache DIR] [--out exported_models/classifiers]
-    python benchmarks/train_judge.py [DATA_DIR] --unit note    # phrase_judge.keras
-
-With ``--unit note`` the judge of phrases: the same model, trained on the notes
-and on every note of the rendered phrases of every family (``data render
---kind phrases --melodies 4``), each note from its onset to the next
-(`timbre_judge.note_segments`); it judges phrase windows note by note.  Its
-JSON adds the share of 2-s windows of the test split's natural phrases that it
-judges as their own family, per family.
+    python recipes/train_judge.py DATA_DIR [--cache DIR] [--out exported_models/classifiers]
+    python recipes/train_judge.py DATA_DIR --unit note    # phrase_judge.keras
 
 1. Timbre features of every note of the train, valid and test splits (cached
    as ``.npz`` in ``--cache``, so a rerun takes seconds).
@@ -17,6 +10,14 @@ judges as their own family, per family.
    unheard, as for every model here.
 4. Accuracy, per-family accuracy and the confusion matrix on the test split
    go into ``OUT/judge.json`` beside ``OUT/judge.keras``.
+
+With ``--unit note`` the judge of phrases: the same model, trained on the notes
+and on every note of the rendered phrases of every family (``data render
+--kind phrases --melodies 4``), each note from its onset to the next
+(`timbre_judge.note_segments`); it judges phrase windows note by note.  Its
+JSON adds the share of 2-s windows of the test split's natural phrases that it
+judges as their own family, per family.  Prints the valid accuracy of each L2
+weight, then the test accuracy (and the phrase windows' shares).
 """
 
 import argparse
@@ -89,7 +90,7 @@ def accuracy(model, features, labels):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir", nargs="?", default="/work/data/sf")
+    parser.add_argument("data_dir", help="an NSynth-layout dataset (with phrases of every family for --unit note)")
     parser.add_argument("--cache", default="runs/judge-features")
     parser.add_argument("--out", default="exported_models/classifiers")
     parser.add_argument("--seed", type=int, default=1)
@@ -149,7 +150,7 @@ def main():
         "train_notes": int(len(y_train) + len(y_valid)),
         "feature_seconds": round(feature_seconds, 1),
         "training_seconds": round(train_seconds, 1),
-        "training_command": f"python benchmarks/train_judge.py {args.data_dir}"
+        "training_command": "python recipes/train_judge.py DATA"
                             + (" --unit note" if args.unit == "note" else ""),
         "test_accuracy": float(np.mean(predicted == y_test)),
         "test_per_family": per_family,
