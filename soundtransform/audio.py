@@ -219,7 +219,7 @@ def as_written(y, subtype="PCM_16"):
 
     What a user's file holds is what gets judged.  When libsndfile did the
     quantising (rounding toward minus infinity, see `_writable`), the judge
-    heard it in a note's quiet tail: cgan v4's outputs of the 222 test
+    heard it in a note's quiet tail: one cgan's outputs of the 222 test
     flutes were judged keyboard 78.4 % of the time from the files, 93.2 % as
     floats; rounded as now, 91.4 % from the files.
     """

@@ -28,7 +28,7 @@ The floor (`FLOOR_DB`)
     Every bin quieter than 50 dB below the window's loudest bin is raised to
     that level before any feature is computed, so what lies under it (a
     release's last tail, dither, how a file was quantised) cannot move the
-    verdict.  Without it the verdict hung on the last bit: cgan v4's outputs
+    verdict.  Without it the verdict hung on the last bit: one cgan's outputs
     of the 222 test flutes were judged keyboard 91 % of the time from files
     rounded to 16 bits and 78 % from files libsndfile had rounded toward
     minus infinity, and the same judge trained on the same notes rendered

@@ -120,8 +120,8 @@ def test_classifier_learns_families_of_held_out_notes(notes, tmp_path):
         for n in notes:
             if n.pitch == pitch:
                 os.symlink(n.path, folder / os.path.basename(n.path))
-    # 40 epochs: on the ninth session's fresh install 20 epochs left seeds 2 and 3 at chance (1/3); seed 3
-    # at 40 epochs passes every run (seed 2 still does not: the tiny net is fragile, a finding, not a fix).
+    # 40 epochs: on a fresh install 20 epochs left seeds 2 and 3 at chance (1/3); seed 3 at 40 epochs
+    # passes every run (seed 2 still does not: the tiny net is fragile, a finding, not a fix).
     result = train("classifier", str(root), str(tmp_path / "run"), preset="tiny", progress=False,
                    freq_bins=64, frames=32, note_frames=128, head="average", norm="batch", width=1 / 8,
                    dense_units=32, dropout=0.0, batch_size=8, epochs=40, steps_per_epoch=6, learning_rate=1e-3,

@@ -16,7 +16,7 @@ SECONDS = 3.0
 
 @pytest.fixture(scope="module")
 def notes_and_phrases(dataset, tmp_path_factory):
-    """The session's notes plus two 3-s melodies rendered by every flute and keyboard of both SoundFonts."""
+    """The shared rendered notes plus two 3-s melodies rendered by every flute and keyboard of both SoundFonts."""
     root = str(tmp_path_factory.mktemp("with_phrases") / "data")
     shutil.copytree(dataset, root)
     phrases.render_phrases(root, melodies=2, families=["flute", "keyboard"], seconds=SECONDS, progress=False)
