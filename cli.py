@@ -197,7 +197,7 @@ def _parse_settings(items):
 
 
 @cli.command()
-@click.option("--method", default=None, help="classifier, slow, faster, cgan or cyclegan.")
+@click.option("--method", default=None, help="classifier, faster, cgan or cyclegan (Slow has nothing to train).")
 @click.option("--recipe", default=None, type=click.Path(dir_okay=False),
               help="Or a recipe (recipes/NAME.toml): every setting and stage of one model, trained and exported.")
 @click.option("--data", "data_dir", required=True, type=click.Path(), help="NSynth-layout dataset folder.")

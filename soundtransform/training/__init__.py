@@ -1,5 +1,6 @@
 """What the training methods share: run folders, pairing, augmentation, judge selection, recipes.
 
 Each module has one job; `soundtransform.methods` builds on them, and no
-method imports another.
+style-transfer method imports another (Slow and Faster use the classifier's
+perceptual network).
 """
