@@ -345,16 +345,39 @@ def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, 
 @click.option("--models-dir", default=None, type=click.Path(file_okay=False),
               help="Export folder [default: $SOUNDTRANSFORM_MODELS or exported_models/].")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Extra metadata to record.")
-def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db, models_dir, settings):
-    """Export a trained generator as the next version of a TF Serving model.
+@click.option("--format", "fmt", default="savedmodel", show_default=True,
+              type=click.Choice(["savedmodel", "tflite", "onnx"]),
+              help="savedmodel: a new version for TF Serving; tflite or onnx: an exported model's network as one file.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="With --format tflite|onnx: the file to write [default: model.tflite or model.onnx in the "
+                   "version folder, where convert finds it].")
+def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db, models_dir, settings, fmt, out):
+    """Export a trained generator as the next version of a TF Serving model, or a model as a TFLite/ONNX file.
 
     RUN_DIR_OR_CHECKPOINT is a training run folder (its config.json and
     generator .keras file), a generator .keras file, or an exported version
     folder (NAME/VERSION: exported again as the next version, keeping its
-    metadata and the settings not given here).
+    metadata and the settings not given here).  With --format tflite or onnx
+    it is an exported model: a name (its newest version) or a NAME/VERSION
+    folder; the file holds its network, and the settings stay the export's.
     """
+    from soundtransform.errors import ParameterError
     from soundtransform.export import export_run
     from soundtransform.pipeline import check_input_peak_db
+
+    if fmt != "savedmodel":
+        given = [flag for flag, value in (("--name", name), ("--phase", phase), ("--griffin-lim-iters", n_iter),
+                                          ("--overlap", overlap), ("--upper-bins", upper_bins),
+                                          ("--input-peak-db", input_peak_db), ("--set", settings)) if value]
+        if given:
+            raise ParameterError(f"{', '.join(given)} {'are' if len(given) > 1 else 'is'} fixed by the SavedModel; "
+                                 f"--format {fmt} writes an exported model's network as it is")
+        from soundtransform.formats import export_format
+
+        click.echo(f"wrote {export_format(run, fmt, out=out, base_dir=models_dir)}")
+        return
+    if out is not None:
+        raise ParameterError("--out is for --format tflite|onnx; a SavedModel goes into --models-dir")
 
     options = dict(phase=phase, n_iter=n_iter, overlap=overlap, upper_bins=upper_bins)
     if input_peak_db is not None:
@@ -385,7 +408,11 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db,
 @click.option("--png", is_flag=True, help="Also write OUT.png: input and output spectrograms.")
 @click.option("--overwrite", is_flag=True,
               help="Replace existing outputs (atomically); by default they are kept and reported.")
-def convert(audio_in, audio_out, model, method, source, target, style, steps, energy_bands, by_note, png, overwrite):
+@click.option("--runtime", default="auto", show_default=True, type=click.Choice(["auto", "onnx", "tflite", "savedmodel"]),
+              help="What runs an exported model: its ONNX or TFLite file (no TensorFlow), or the SavedModel; "
+                   "auto: the ONNX file where the model has one.")
+def convert(audio_in, audio_out, model, method, source, target, style, steps, energy_bands, by_note, png, overwrite,
+            runtime):
     """Convert IN (a file, or a folder of files) into OUT (a file, or a folder).
 
     Any length, sample rate and channel count; the output is mono at the
@@ -418,6 +445,10 @@ def convert(audio_in, audio_out, model, method, source, target, style, steps, en
     if by_note:
         options["by_note"] = True
     options.update({key: value for key, value in (("source", source), ("target", target)) if value})
+    if runtime != "auto":
+        if method == "slow":
+            raise ParameterError("--runtime is for models; --method slow runs in TensorFlow")
+        options["runtime"] = runtime
     result = convert_path(audio_in, audio_out, model=model, method=method, style=style, png=png,
                           overwrite=overwrite, **options)
     if result["kept"]:

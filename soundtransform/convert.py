@@ -23,17 +23,17 @@ import numpy as np
 
 from soundtransform import audio
 from soundtransform.errors import DataError, ParameterError, check_choice
+from soundtransform.notes import (  # noqa: F401 (part of this module's API)
+    NOTE_FADE_SECONDS, NOTE_MIN_SECONDS, NOTE_MIN_STRENGTH, note_bounds, note_by_note)
 from soundtransform.registry import DEFAULT_MODEL, default_model  # noqa: F401 (part of this module's API)
 
 INPUT_EXTENSIONS = audio.AUDIO_EXTENSIONS
 OUTPUT_EXTENSIONS = (".wav", ".flac", ".ogg")
+RUNTIMES = ("auto", "onnx", "tflite", "savedmodel")  # auto: a network file if the version has one, else the SavedModel
 METHODS = ("model", "slow", "faster", "cgan", "cyclegan")  # "model": a named export, or the default
 MODEL_METHODS = ("faster", "cgan", "cyclegan")  # methods whose exported model converts: METHOD_SOURCE_to_TARGET
 DEFAULT_SOURCE, DEFAULT_TARGET = "flute", "keyboard"
 BATCH_SIZE = 8  # same-length files converted in one call
-NOTE_MIN_SECONDS = 0.15  # `note_bounds`: a shorter piece joins the note before it
-NOTE_MIN_STRENGTH = 1.0  # `note_bounds`: weaker onsets are not notes (conservative; docs/experiments.md)
-NOTE_FADE_SECONDS = 0.005  # `note_by_note`: fade in and out of each converted note
 
 
 class Converter:
@@ -53,8 +53,9 @@ class Converter:
         ``[batch, freq_bins, frames, 1] -> same``, the model's image signature.
     """
 
-    def __init__(self, transform, metadata, path=None, images=None):
+    def __init__(self, transform, metadata, path=None, images=None, runtime="savedmodel"):
         self._transform = transform
+        self.runtime = runtime
         self._images = images
         self.metadata = dict(metadata)
         self.path = path
@@ -64,7 +65,8 @@ class Converter:
     def __repr__(self):
         md = self.metadata
         what = " -> ".join(str(md[k]) for k in ("source", "target") if md.get(k))
-        return f"<Converter {self.name} ({md.get('method', '?')}{', ' + what if what else ''}) from {self.path}>"
+        return (f"<Converter {self.name} ({md.get('method', '?')}{', ' + what if what else ''}) "
+                f"from {self.path}, {self.runtime}>")
 
     def convert(self, waveform, sample_rate=audio.SAMPLE_RATE):
         """Transform one waveform.
@@ -100,6 +102,13 @@ class Converter:
         waveforms = np.ascontiguousarray(waveforms, dtype=np.float32)
         return np.asarray(self._transform(waveforms), dtype=np.float32)
 
+    def wrapped(self, transform, **metadata):
+        """A `Converter` of this model's that runs ``transform`` (which calls this one), with more metadata."""
+        wrapped = Converter(transform, {**self.metadata, **metadata}, path=self.path, images=self._images,
+                            runtime=self.runtime)
+        wrapped._inner = self  # keeps the model alive
+        return wrapped
+
     def transform_images(self, images):
         """The model's image signature: ``[batch, freq_bins, frames, 1]`` in [-1, 1] -> same."""
         if self._images is None:
@@ -107,88 +116,27 @@ class Converter:
         return np.asarray(self._images(np.asarray(images, dtype=np.float32)), dtype=np.float32)
 
 
-# ------------------------------------------------------------ note by note
-
-
-def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
-    """Sample bounds ``[(start, end), ...]`` of the notes of a 16-kHz clip, covering it end to end.
-
-    Onsets are librosa's spectral-flux onsets (8-ms hops) whose strength is
-    at least `NOTE_MIN_STRENGTH` (dB, mean over mel bands: librosa's peak
-    picking alone is relative, and finds onsets in a steady tone), each moved
-    back to the energy minimum before it; a piece shorter than
-    ``min_seconds`` joins the note before it.  A clip with no onset but its
-    start is one note.
-    """
-    import librosa
-
-    y = np.asarray(y, np.float32)
-    if y.size < 2048:
-        return [(0, int(y.size))]
-    hop = 128
-    strength = librosa.onset.onset_strength(y=y, sr=audio.SAMPLE_RATE, hop_length=hop)
-    frames = librosa.onset.onset_detect(onset_envelope=strength, sr=audio.SAMPLE_RATE, hop_length=hop)
-    frames = frames[strength[frames] >= NOTE_MIN_STRENGTH]
-    frames = librosa.onset.onset_backtrack(frames, strength) if frames.size else frames
-    starts = [0]
-    for t in sorted(int(f) * hop for f in frames):
-        if t - starts[-1] >= min_seconds * audio.SAMPLE_RATE and y.size - t >= min_seconds * audio.SAMPLE_RATE:
-            starts.append(t)
-    return list(zip(starts, starts[1:] + [int(y.size)]))
-
-
-def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS):
-    """A `Converter` that converts each note of a clip on its own (`note_bounds`), for melodies.
-
-    The models learnt isolated notes best: a phrase converted window by
-    window keeps more of the source in its short notes (docs/experiments.md,
-    "Phrases and --by-note").  Each note is converted as a clip of its own, so level
-    matching lifts it alone, and put back in place with
-    `NOTE_FADE_SECONDS` fades; a note's output ends where the next note
-    starts.  Costs one generator window per note.
-    """
-    fade = int(NOTE_FADE_SECONDS * audio.SAMPLE_RATE)
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-
-    def transform(waveforms):
-        waveforms = np.asarray(waveforms, np.float32)
-        out = np.zeros_like(waveforms)
-        for i, y in enumerate(waveforms):
-            bounds = note_bounds(y, min_seconds)
-            by_length = sorted(bounds, key=lambda bound: bound[1] - bound[0])
-            for k in range(0, len(by_length), BATCH_SIZE):  # notes of similar length, padded to the longest
-                group = by_length[k:k + BATCH_SIZE]
-                pieces = np.zeros((len(group), max(b - a for a, b in group)), np.float32)
-                for j, (a, b) in enumerate(group):
-                    pieces[j, : b - a] = y[a:b]
-                for (a, b), note in zip(group, converter.convert_batch(pieces)):
-                    note = note[: b - a].copy()
-                    if len(bounds) > 1 and note.size > 2 * fade:
-                        note[:fade] *= ramp if a > 0 else 1.0
-                        note[-fade:] *= ramp[::-1] if b < y.size else 1.0
-                    out[i, a:b] = note
-        return out
-
-    wrapped = Converter(transform, {**converter.metadata, "by_note": True}, path=converter.path,
-                        images=converter._images)
-    wrapped._inner = converter  # keeps the model alive
-    return wrapped
-
-
 # ----------------------------------------------------------------- loading
 
 
-def load_model(model=None, base_dir=None, **options):
+def load_model(model=None, base_dir=None, runtime="auto", **options):
     """Load a model for conversion.
 
     Parameters
     ----------
     model : str, optional
         An exported model's name (its newest version), a ``NAME`` or
-        ``NAME/VERSION`` folder, a generator ``.keras`` file or a run folder.
+        ``NAME/VERSION`` folder, a generator ``.keras`` file, a run folder, or
+        an ``.onnx`` / ``.tflite`` network file (`soundtransform.formats`).
         Default: `default_model`.
     base_dir : str, optional
         Where names are looked up; default `registry.models_dir`.
+    runtime : {"auto", "onnx", "tflite", "savedmodel"}
+        What runs an exported version: its ONNX or TFLite network file in
+        ONNX Runtime or LiteRT, with the pipeline in NumPy (`soundtransform.lite`,
+        no TensorFlow import), or the SavedModel in TensorFlow.  ``"auto"``:
+        the ONNX file if the version has one, else the SavedModel.  Generator
+        files and run folders always run in TensorFlow.
     **options
         For ``.keras`` files and run folders only: `pipeline.build_serving_module`'s
         ``phase``, ``n_iter``, ``overlap``, ``upper_bins``, ``input_peak_db`` (an export fixed them).
@@ -203,15 +151,22 @@ def load_model(model=None, base_dir=None, **options):
     """
     from soundtransform import registry
 
+    check_choice("runtime", runtime, RUNTIMES)
     named_default = model is None
     model = os.fspath(model) if model is not None else default_model()
     is_file = os.path.isfile(model)
     is_run = os.path.isdir(model) and not os.path.isfile(os.path.join(model, "saved_model.pb")) \
         and not registry.versions(model) and os.path.isfile(os.path.join(model, "config.json"))
+    if is_file and model.lower().endswith((".onnx", ".tflite")):
+        if options or runtime not in ("auto", os.path.splitext(model)[1][1:].lower()):
+            raise ParameterError(f"{model} is a network file: it runs in its own runtime with its export's settings")
+        return _from_network(None, model, os.path.splitext(model)[1][1:].lower())
     if is_file or is_run:
         if is_file and not model.endswith(".keras"):
             raise ParameterError(f"{model} is not a model: give an exported model's name or folder, "
-                                 "a generator .keras file or a run folder")
+                                 "a generator .keras file, a run folder or an .onnx/.tflite network file")
+        if runtime not in ("auto", "savedmodel"):
+            raise ParameterError(f"{model} runs in TensorFlow only; runtime {runtime!r} is for exported models")
         return _from_generator(model, **options)
     if options:
         raise ParameterError(f"{', '.join(sorted(options))} are fixed at export time; "
@@ -226,7 +181,42 @@ def load_model(model=None, base_dir=None, **options):
                 f"{str(exc).split('; ', 1)[-1]}"
             ) from None
         raise
-    return _from_saved_model(version_dir)
+    return _from_version(version_dir, runtime)
+
+
+def _from_version(version_dir, runtime="auto"):
+    from soundtransform import lite
+
+    fmt = lite.available_format(version_dir, ("onnx",)) if runtime == "auto" else runtime
+    if fmt in (None, "savedmodel"):
+        return _from_saved_model(version_dir)
+    path = lite.network_file(version_dir, fmt)
+    if not os.path.isfile(path):
+        raise ParameterError(f"{version_dir} has no {fmt} file; write it with "
+                             f"`soundtransform export {version_dir} --format {fmt}`")
+    return _from_network(version_dir, path, fmt)
+
+
+def _from_network(version_dir, path, fmt):
+    """An exported version's network file, in the NumPy pipeline (`soundtransform.lite`)."""
+    from soundtransform import lite, registry
+
+    metadata = registry.read_metadata(version_dir) if version_dir else None
+    pipeline = lite.load(path, settings=metadata)
+    metadata = metadata or pipeline.settings
+
+    def checked(fn):
+        def run(x):
+            try:
+                return fn(x)
+            except DataError as exc:
+                raise DataError(f"the model rejected its input: {exc}") from None
+        return run
+
+    converter = Converter(checked(pipeline.serving_default), metadata, path=version_dir or os.path.abspath(path),
+                          images=checked(pipeline.transform_images), runtime=fmt)
+    converter.pipeline = pipeline
+    return converter
 
 
 def _from_saved_model(version_dir):
@@ -277,7 +267,7 @@ def _from_generator(path, **options):
         return _run(lambda: module.transform_images(x)["images"].numpy())
 
     converter = Converter(transform, metadata, path=os.path.abspath(generator_path), images=images)
-    converter._module = module
+    converter.module = module
     return converter
 
 
@@ -356,6 +346,8 @@ def _resolve(model=None, method="model", style=None, converter=None, by_note=Fal
     if method == "slow":
         if model is not None:
             raise ParameterError("method 'slow' takes a style sound, not a model")
+        if "runtime" in options:
+            raise ParameterError("method 'slow' runs in TensorFlow; runtime is for exported models")
         return load_slow(style, **options)
     if style is not None:
         raise ParameterError("a style sound is for method 'slow'; a model brings its own target sound")
@@ -415,11 +407,11 @@ def _write(converter, in_path, out_path, y16, out16, rate, png):
     out = audio.fit_length(audio.resample(out16, converter.sample_rate, rate), length)
     audio.save(out_path, out, rate)
     if png:
-        from soundtransform import plot
+        from soundtransform import plot, spectral
 
-        before, _ = audio.waveform_to_image(y16)
-        after, _ = audio.waveform_to_image(out16)
-        plot.save_spectrograms(_png_path(out_path), [before.numpy(), after.numpy()],
+        before, _ = spectral.waveform_to_image(y16)
+        after, _ = spectral.waveform_to_image(out16)
+        plot.save_spectrograms(_png_path(out_path), [before, after],
                                titles=[f"input: {os.path.basename(in_path)}", f"output: {converter.name}"])
     return out_path
 

@@ -203,12 +203,26 @@ def load_exported_generator(version_dir):
     try:
         with open(architecture, encoding="utf-8") as f:
             generator = keras.saving.deserialize_keras_object(json.load(f))
-        weights = tf.saved_model.load(version_dir).generator_weights
-        generator.set_weights([w.numpy() for w in weights])
+        loaded = tf.saved_model.load(version_dir)
+        if hasattr(loaded, "generator_weights"):
+            generator.set_weights([w.numpy() for w in loaded.generator_weights])
+        else:  # an export from before generator_weights: the generator's layers by position
+            _restore_by_operation(generator, os.path.join(version_dir, "variables", "variables"))
     except Exception as exc:  # a corrupt or foreign export
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"cannot load the generator of {version_dir}: {first[:300]}") from None
     return generator
+
+
+def _restore_by_operation(generator, checkpoint):
+    """Set ``generator``'s weights from a SavedModel checkpoint that saved it as ``generator/_operations/N``."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(checkpoint)
+    for i, operation in enumerate(generator.operations):
+        for variable in operation.weights:
+            attribute = "_kernel" if variable.name == "kernel" else variable.name
+            variable.assign(reader.get_tensor(f"generator/_operations/{i}/{attribute}/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 def _direction(generator_path, run):
