@@ -1,36 +1,24 @@
-"""Speed of conversion, and which rows above ``freq_bins`` sound closer to the target.
+"""Which rows above ``freq_bins`` sound closer to the target: the input's own, or silence.
 
 Run from the repository root::
 
     python benchmarks/bench_convert.py --data DATA [--model NAME_OR_PATH] [--generator cgan|cyclegan]
                                        [--preset default|paper] [--trained-generator RUN_DIR_OR_KERAS]
 
-Without ``--model`` it uses the exported ``cgan_flute_to_keyboard`` if there is
-one, else an UNTRAINED generator of the chosen method's preset size (speed does
-not depend on the weights), exported to a temporary folder.  Figures:
-
-1. one 4 s clip through the loaded model, inversion included (best and median
-   of 20, after warm-up): milliseconds and ratio to real time;
-2. a folder of 100 four-second notes through ``convert_folder`` (reading,
-   resampling, model, writing; best of two): ratio to real time;
-3. the cold start of one ``soundtransform.convert_file`` call in a fresh
-   process (import + load + convert), with its parts;
-4. rows above ``freq_bins`` (``--upper-bins``): for paired flute/keyboard notes
-   of the same pitch, an oracle "perfect generator" gives the real keyboard
-   note's lowest ``freq_bins`` rows; the rows above are either the flute's own
-   (``upper_bins="source"``) or silence (``"silent"``).  Printed: the mean
-   log-spectral distance (dB) of the upper rows to the real keyboard note;
-   with ``--trained-generator``, the same for a trained generator's outputs.
+For paired flute/keyboard notes of the same pitch, an oracle "perfect
+generator" gives the real keyboard note's lowest ``freq_bins`` rows; the rows
+above are either the flute's own (``upper_bins="source"``) or silence
+(``"silent"``).  Printed: the mean log-spectral distance (dB) of the upper rows
+to the real keyboard note; with ``--trained-generator``, the same for a trained
+generator's outputs.  ``freq_bins`` is the model's (``--model``), or the
+preset's.  Conversion speed is `bench_runtime.py`'s.
 """
 
 import argparse
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,8 +29,6 @@ import numpy as np  # noqa: E402
 from soundtransform import audio, convert, export, pipeline, presets, registry  # noqa: E402
 from soundtransform.training import runs  # noqa: E402
 
-CLIP_SECONDS = 4.0
-FOLDER_NOTES = 100
 
 
 def untrained_generator(method, preset):
@@ -69,54 +55,6 @@ def note_paths(data_dir, family, count):
         if os.path.isdir(os.path.join(data_dir, f"nsynth-{split}")):
             notes += data.select(data.read_split(data_dir, split), families=[family])
     return [n for n in notes][:count], notes
-
-
-def bench_clip(model, clip):
-    model.convert_batch(clip[None])  # warm-up: first calls allocate
-    model.convert_batch(clip[None])
-    times = []
-    for _ in range(20):
-        t = time.perf_counter()
-        model.convert_batch(clip[None])
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
-
-
-def bench_folder(model, paths, work):
-    in_dir = os.path.join(work, "in")
-    os.makedirs(in_dir)
-    for i, path in enumerate(paths):
-        shutil.copy(path, os.path.join(in_dir, f"{i:03d}_{os.path.basename(path)}"))
-    seconds = sum(audio.load(p).size for p in paths) / audio.SAMPLE_RATE
-    times = []
-    for attempt in range(2):  # the best of two: a shared machine's other jobs only ever slow it down
-        t = time.perf_counter()
-        result = convert.convert_folder(in_dir, os.path.join(work, f"out{attempt}"), converter=model,
-                                        progress=False)
-        times.append(time.perf_counter() - t)
-        assert len(result["converted"]) == len(paths), result["failed"]
-    return seconds, min(times)
-
-
-_COLD = r"""
-import time, sys
-t0 = time.perf_counter()
-import soundtransform
-model = soundtransform.load_model(sys.argv[1])
-t1 = time.perf_counter()
-soundtransform.convert_file(sys.argv[2], sys.argv[3], converter=model)
-t2 = time.perf_counter()
-print(f"{t1 - t0:.3f} {t2 - t1:.3f}")
-"""
-
-
-def bench_cold(version_dir, clip_path, work):
-    t = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", _COLD, version_dir, clip_path, os.path.join(work, "cold.wav")],
-                            capture_output=True, text=True, cwd=ROOT, check=True)
-    total = time.perf_counter() - t
-    load, conv = map(float, result.stdout.split()[-2:])
-    return total, load, conv
 
 
 def bench_upper_bins(data_dir, freq_bins, source, target, pairs=150):
@@ -223,19 +161,6 @@ def main():
         print(f"machine: {os.cpu_count()} CPU cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}, "
               f"TensorFlow {tf.__version__}, load average {os.getloadavg()[0]:.1f} at the start")
 
-        paths, _ = note_paths(args.data, "flute", FOLDER_NOTES)
-        if len(paths) < FOLDER_NOTES:
-            sys.exit(f"need {FOLDER_NOTES} flute notes in {args.data} (soundtransform data render)")
-        clip = audio.fit_length(audio.load(paths[0].path), int(CLIP_SECONDS * audio.SAMPLE_RATE))
-        seconds, median = bench_clip(model, clip)
-        print(f"4 s clip, inversion included: best {seconds * 1000:.0f} ms = {CLIP_SECONDS / seconds:.0f}x real time, "
-              f"median {median * 1000:.0f} ms = {CLIP_SECONDS / median:.0f}x (target <= 40 ms, >= 100x)")
-        audio_s, elapsed = bench_folder(model, [p.path for p in paths], work)
-        print(f"folder of {len(paths)} notes ({audio_s:.0f} s of audio): {elapsed:.1f} s = "
-              f"{audio_s / elapsed:.0f}x real time (target >= 200x)")
-        total, load, conv = bench_cold(version_dir, paths[0].path, work)
-        print(f"cold start of one convert (fresh process): {total:.1f} s wall; import + load {load:.1f} s, "
-              f"first convert {conv:.2f} s")
         freq_bins = md["freq_bins"]
         if freq_bins < audio.N_FREQ:
             for source, target in (("flute", "keyboard"), ("keyboard", "flute")):

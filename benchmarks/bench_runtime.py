@@ -18,7 +18,9 @@ Figures:
    median of ``--cli-runs``, as typed (the default model, no flags) and per
    runtime; and ``python -c "import tensorflow"``
    for scale;
-4. ``soundtransform convert FOLDER OUT`` on 100 four-second notes, start-up
+4. where a fresh process's time goes, per runtime (interpreter, imports,
+   model load, first conversion, write; medians of ``--cli-runs``);
+5. ``soundtransform convert FOLDER OUT`` on 100 four-second notes, start-up
    included: ratio to real time, per runtime.
 
 A TFLite file the version lacks is written to a temporary folder first.  With
@@ -194,6 +196,11 @@ def main():
             shutil.copy(path, os.path.join(folder, f"{i:03d}_{os.path.basename(path)}"))
         seconds = sum(audio.load(p).size for p in paths) / audio.SAMPLE_RATE
         print("\n| runtime | one note, CLI (median) | runs | folder of 100 notes, CLI | x real time |\n|---|---|---|---|---|")
+        print("\n| runtime | interpreter | imports | model load | first convert | write | TensorFlow imported |\n"
+              "|---|---|---|---|---|---|---|")
+        for fmt in fmts:
+            times, tf_loaded = startup(dirs[fmt], fmt, paths[0], work, args.cli_runs)
+            print(f"| {fmt} | " + " | ".join(f"{t:.2f} s" for t in times) + f" | {'yes' if tf_loaded else 'no'} |")
         rows = [("plain (no flags)", [])] if args.model is None else []
         rows += [(fmt, ["--model", dirs[fmt], "--runtime", fmt]) for fmt in fmts]
         for fmt, model_args in rows:
@@ -204,6 +211,36 @@ def main():
                   f"{many:.1f} s | {seconds / many:.0f}x |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+_STARTUP = r"""
+import sys, time
+t0 = time.perf_counter()
+from soundtransform import audio, convert
+t1 = time.perf_counter()
+model = convert.load_model(sys.argv[1], runtime=sys.argv[2])
+t2 = time.perf_counter()
+y = audio.load(sys.argv[3])
+out = model.convert_batch(y[None])[0]
+t3 = time.perf_counter()
+audio.save(sys.argv[4], out)
+t4 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2, t4 - t3, "tensorflow" in sys.modules)
+"""
+
+
+def startup(version_dir, fmt, note, work, runs):
+    """Median seconds of a fresh process's parts: interpreter, imports, model load, first convert, write."""
+    parts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = subprocess.run([sys.executable, "-c", _STARTUP, version_dir, fmt, note, os.path.join(work, "s.wav")],
+                                capture_output=True, text=True, check=True, cwd=ROOT)
+        total = time.perf_counter() - t
+        values = result.stdout.split()
+        measured = [float(v) for v in values[:4]]
+        parts.append([total - sum(measured)] + measured + [values[4] == "True"])
+    return [statistics.median(p[i] for p in parts) for i in range(5)], parts[0][5]
 
 
 def run_cli_python(code, runs):
