@@ -1,15 +1,26 @@
 """Train, measure and ship the independent judge (`soundtransform.timbre_judge`).
 
     python recipes/train_judge.py DATA_DIR [--cache DIR] [--out exported_models/classifiers]
+        [--features robust] [--hidden 64] [--augment 1]
     python recipes/train_judge.py DATA_DIR --unit note    # phrase_judge.keras
 
-1. Timbre features of every note of the train, valid and test splits (cached
-   as ``.npz`` in ``--cache``, so a rerun takes seconds).
-2. The L2 weight is chosen on the valid split (trained on train only).
-3. The judge is retrained with it on train + valid: test instruments stay
-   unheard, as for every model here.
+DATA_DIR holds notes of every family from both SoundFonts (FluidR3_GM and
+TimGM6mb; ``soundtransform data render``).
+
+1. Judge features (``--features``) of every note of the train, valid and test
+   splits, and of ``--augment`` recording-like copies of each
+   (`evaluate.recording.augment`: a small room, a noise floor, EQ, level, a
+   microphone), cached as ``.npz`` in ``--cache``, so a rerun takes seconds.
+2. The L2 weight is chosen on the valid split (trained on train only, with
+   its copies).
+3. The judge is retrained with it on train + valid and their copies: test
+   instruments stay unheard, as for every model here.
 4. Accuracy, per-family accuracy and the confusion matrix on the test split
-   go into ``OUT/judge.json`` beside ``OUT/judge.keras``.
+   go into ``OUT/judge.json`` beside ``OUT/judge.keras``, with the same
+   recipe's leave-one-SoundFont-out figures
+   (`evaluate.judge_validation.leave_one_soundfont_out`: trained on one
+   SoundFont, the other's flutes and keyboards judged clean and in a small
+   room with a noise floor).
 
 With ``--unit note`` the judge of phrases: the same model, trained on the notes
 and on every note of the rendered phrases of every family (``data render
@@ -28,31 +39,26 @@ import time
 import numpy as np
 
 from soundtransform import audio, data, evaluate, phrases
+from soundtransform.evaluate import judge_validation
 from soundtransform.fileio import atomic_path, write_text
-from soundtransform.timbre_judge import UNITS, TimbreJudge, note_segments, segment_features, timbre_features
+from soundtransform.timbre_judge import FEATURE_SETS, UNITS, TimbreJudge, note_segments, segment_features
 
 L2_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+AUGMENT_SEED, TEST_SEED = 1, 2  # as benchmarks/judge_loso.py: copies and degraded test notes differ
 
 
-def split_features(data_dir, split, cache):
-    path = os.path.join(cache, f"timbre-{split}.npz")
-    if os.path.exists(path):
-        saved = np.load(path)
-        return saved["features"], saved["labels"]
-    notes = data.read_split(data_dir, split)
-    waveforms = [audio.load(n.path) for n in notes]
-    features, _ = timbre_features(waveforms, progress=True, desc=f"{split} features")
-    labels = np.array([data.FAMILIES.index(n.family) for n in notes])
-    os.makedirs(cache, exist_ok=True)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, features=features, labels=labels)
-    return features, labels
+def split_features(notes, copies, split):
+    """Features and labels of one split's notes, then of their augmented copies (if any)."""
+    keep = notes["splits"] == split
+    x, y = notes["features"][keep], notes["labels"][keep]
+    if copies is not None:
+        x, y = np.concatenate([x, copies["features"][keep]]), np.concatenate([y, copies["labels"][keep]])
+    return x, y
 
 
-def phrase_features(data_dir, split, cache):
+def phrase_features(data_dir, split, cache, feature_set="timbre"):
     """Features and labels of every note of every phrase of a split (all families)."""
-    path = os.path.join(cache, f"timbre-phrase-notes-{split}.npz")
+    path = os.path.join(cache, f"{feature_set}-phrase-notes-{split}.npz")
     if os.path.exists(path):
         saved = np.load(path)
         return saved["features"], saved["labels"]
@@ -62,7 +68,7 @@ def phrase_features(data_dir, split, cache):
         for a, b in note_segments(y.size, phrases.notes_beside(p.path)):
             pieces.append(y[a:b])
             labels.append(data.FAMILIES.index(p.family))
-    features = segment_features(pieces, progress=True, desc=f"{split} phrase notes")
+    features = segment_features(pieces, progress=True, desc=f"{split} phrase notes", feature_set=feature_set)
     labels = np.array(labels, int)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -96,22 +102,32 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--unit", choices=UNITS, default="window",
                         help="window: the judge of notes (judge.keras); note: the judge of phrases (phrase_judge.keras)")
+    parser.add_argument("--features", choices=tuple(FEATURE_SETS), default="robust")
+    parser.add_argument("--hidden", type=int, default=0, help="hidden units (0: logistic regression)")
+    parser.add_argument("--augment", type=int, choices=(0, 1), default=1,
+                        help="recording-like copies of each training note")
+    parser.add_argument("--no-loso", action="store_true", help="skip the leave-one-SoundFont-out figures")
     args = parser.parse_args()
     name = "judge" if args.unit == "window" else "phrase_judge"
     os.makedirs(args.cache, exist_ok=True)
 
     start = time.time()
-    (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = (
-        split_features(args.data_dir, s, args.cache) for s in ("train", "valid", "test"))
+    notes = judge_validation.note_features(args.data_dir, args.cache, args.features, "clean", 0)
+    copies = judge_validation.note_features(args.data_dir, args.cache, args.features, "augment", AUGMENT_SEED) \
+        if args.augment else None
+    (x_train, y_train), (x_valid, y_valid) = (split_features(notes, copies, s) for s in ("train", "valid"))
+    x_test, y_test = split_features(notes, None, "test")
+    x_score, y_score = split_features(notes, None, "valid")  # what chooses L2: the valid notes as rendered
     if args.unit == "note":
         note_counts = {}
         for split in ("train", "valid", "test"):
-            x, y = phrase_features(args.data_dir, split, args.cache)
+            x, y = phrase_features(args.data_dir, split, args.cache, args.features)
             note_counts[split] = int(len(y))
             if split == "train":
                 x_train, y_train = np.concatenate([x_train, x]), np.concatenate([y_train, y])
             elif split == "valid":
                 x_valid, y_valid = np.concatenate([x_valid, x]), np.concatenate([y_valid, y])
+                x_score, y_score = np.concatenate([x_score, x]), np.concatenate([y_score, y])
             else:
                 x_test, y_test = np.concatenate([x_test, x]), np.concatenate([y_test, y])
     feature_seconds = time.time() - start
@@ -119,14 +135,21 @@ def main():
     start = time.time()
     scores = {}
     for l2 in L2_CHOICES:
-        model = TimbreJudge(l2=l2, unit=args.unit)
+        model = TimbreJudge(l2=l2, unit=args.unit, features=args.features, hidden=args.hidden)
         model.fit_features(x_train, y_train, seed=args.seed)
-        scores[l2] = accuracy(model, x_valid, y_valid)
+        scores[l2] = accuracy(model, x_score, y_score)
         print(f"l2 {l2:g}: valid accuracy {scores[l2]:.3f}")
     best = max(scores, key=scores.get)
-    judge = TimbreJudge(l2=best, unit=args.unit)
+    judge = TimbreJudge(l2=best, unit=args.unit, features=args.features, hidden=args.hidden)
     judge.fit_features(np.concatenate([x_train, x_valid]), np.concatenate([y_train, y_valid]), seed=args.seed)
     train_seconds = time.time() - start
+
+    loso = None
+    if args.unit == "window" and not args.no_loso:
+        degraded = judge_validation.note_features(args.data_dir, args.cache, args.features, "room-noise", TEST_SEED)
+        loso = judge_validation.leave_one_soundfont_out(
+            lambda: TimbreJudge(l2=best, features=args.features, hidden=args.hidden), notes,
+            {"clean": notes, "room-noise": degraded}, augmented=copies, fit_kwargs={"seed": args.seed})
 
     predicted = np.argmax(judge.probabilities(x_test), axis=1)
     n = len(data.FAMILIES)
@@ -139,29 +162,40 @@ def main():
     result = {
         "role": name,
         "unit": args.unit,
-        "kind": "timbre features + logistic regression (soundtransform.timbre_judge)",
+        "kind": "timbre features + " + (f"one {args.hidden}-unit hidden layer" if args.hidden else
+                                         "logistic regression") + " (soundtransform.timbre_judge)",
         "families": list(data.FAMILIES),
         "window_seconds": audio.NOTE_SECONDS,
-        "features": int(x_train.shape[1]),
+        "features": args.features,
+        "n_features": int(x_train.shape[1]),
+        "hidden": args.hidden,
+        "augment": f"{args.augment} recording-like cop{'y' if args.augment == 1 else 'ies'} of each note "
+                   "(soundtransform.evaluate.recording.augment)" if args.augment else "none",
         "l2": best,
         "valid_accuracy_by_l2": {f"{k:g}": v for k, v in scores.items()},
         "seed": args.seed,
         "train_splits": "train+valid",
         "train_notes": int(len(y_train) + len(y_valid)),
+        "soundfonts": sorted(set(notes["soundfonts"])),
         "feature_seconds": round(feature_seconds, 1),
         "training_seconds": round(train_seconds, 1),
         "training_command": "python recipes/train_judge.py DATA"
-                            + (" --unit note" if args.unit == "note" else ""),
+                            + (" --unit note" if args.unit == "note" else "")
+                            + f" --features {args.features} --hidden {args.hidden} --augment {args.augment}",
         "test_accuracy": float(np.mean(predicted == y_test)),
         "test_per_family": per_family,
         "test_confusion": confusion.tolist(),
     }
+    if loso is not None:
+        result["leave_one_soundfont_out"] = loso
     if args.unit == "note":
         result["phrase_notes"] = note_counts
         result["test_phrase_windows_judged_own_family"] = phrase_windows_judged(judge, args.data_dir)
     write_text(os.path.join(args.out, f"{name}.json"), json.dumps(result, indent=1) + "\n")
     print(f"{name} test accuracy {result['test_accuracy']:.3f}; keyboard {per_family['keyboard']:.2f}, "
           f"flute {per_family['flute']:.2f}; l2 {best:g}; shipped {args.out}/{name}.keras")
+    if loso is not None:
+        print(judge_validation.table(loso))
     for family, r in result.get("test_phrase_windows_judged_own_family", {}).items():
         print(f"  {family}: {r['as_target']:.1%} of {r['windows']} test phrase windows judged {family}")
 
