@@ -314,15 +314,19 @@ def classify(paths, classifier, top):
 @click.option("--detect-notes", is_flag=True,
               help="Judge inputs without a phrase JSON as phrases too, note by note, with the notes found "
                    "in each input (onsets and pYIN pitch): for your own recordings.")
+@click.option("--degrade", default=None, type=click.Choice(["room-noise"]),
+              help="Also put each input in a small room with a noise floor 30-40 dB below its peak, convert it "
+                   "with --model and report those outputs' figures beside the clean ones.")
+@click.option("--model", default=None, help="With --degrade: the model that made GENERATED_DIR (a name or folder).")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for report.json, report.md, tsne.png.")
 def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, target_dir, judge, phrase_judge,
-                     detect_notes, out_dir):
-    """Judge generated sounds: classifier consistency, t-SNE, pitch, spectral distance."""
+                     detect_notes, degrade, model, out_dir):
+    """Judge generated sounds: classifier consistency, naturalness, pitch, attack and decay, melodies."""
     from soundtransform import evaluate
 
     report = evaluate.evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=data_dir, split=split,
                                target_dir=target_dir, judge=judge, phrase_judge=phrase_judge,
-                               detect_notes=detect_notes)
+                               detect_notes=detect_notes, degrade=degrade, model=model)
     click.echo(evaluate.markdown(report))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, tsne.png")
 

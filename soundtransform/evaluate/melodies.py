@@ -1,12 +1,14 @@
-"""Melodies judged note by note: note pitch, onset timing, and the family heard window by window.
+"""Melodies judged note by note: note pitch, onset timing and F1, and the family heard window by window.
 
 A phrase's notes come from the phrase JSON beside its input
 (`phrases.notes_beside`) or, for a recording without one, from `find_notes`.
 The median pYIN f0 over the middle half of each note must be within 50 cents
 of the note's MIDI pitch; librosa's onset detector must find an onset within
-50 ms of each note's onset (notes in the first 50 ms left out); and each
-consecutive window of 2 s (`PHRASE_WINDOW_SECONDS`) is classified on its own
-by the judge of phrases (`judges.load_phrase_judge`: the shipped
+50 ms of each note's onset (notes in the first 50 ms left out), and the onset
+F1 pairs written and detected onsets one to one within 50 ms (`onset_f1`, as
+mir_eval's ``onset.f_measure`` does); each note's attack and decay come from
+`dynamics`; and each consecutive window of 2 s (`PHRASE_WINDOW_SECONDS`) is
+classified on its own by the judge of phrases (`judges.load_phrase_judge`: the shipped
 ``phrase_judge.keras`` judges a window note by note,
 `timbre_judge.TimbreJudge.classify_windows`).
 
@@ -20,6 +22,7 @@ keyboard, 1 % of their 4-s windows).
 import numpy as np
 
 from soundtransform import audio, data, phrases
+from soundtransform.evaluate.dynamics import note_dynamics
 from soundtransform.evaluate.judges import classify_waveforms, judge_window_seconds, load_judge
 from soundtransform.evaluate.pitch import F0_MAX, F0_MIN, PITCH_TOLERANCE_CENTS
 
@@ -193,6 +196,60 @@ def onset_timing(waveforms, note_lists):
             "precision": float(detected_matched / detected_total) if detected_total else None}
 
 
+def match_onsets(reference, estimated, tolerance=ONSET_TOLERANCE_MS / 1000.0):
+    """Pairs of reference and estimated onsets within ``tolerance`` s, each onset in at most one pair.
+
+    One sweep through both sorted lists, pairing the earliest unpaired
+    onsets that lie within the window: on a line, with one window for every
+    pair, this pairs as many onsets as the bipartite matching of mir_eval's
+    ``onset.f_measure`` does (Raffel et al. 2014).
+
+    Returns
+    -------
+    list of (i, j): indices into the sorted ``reference`` and ``estimated``
+    """
+    reference, estimated = np.sort(np.asarray(reference, float)), np.sort(np.asarray(estimated, float))
+    pairs, i, j = [], 0, 0
+    while i < reference.size and j < estimated.size:
+        if abs(reference[i] - estimated[j]) <= tolerance:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif estimated[j] < reference[i]:
+            j += 1
+        else:
+            i += 1
+    return pairs
+
+
+def onset_f1(waveforms, note_lists, tolerance_ms=ONSET_TOLERANCE_MS):
+    """Onset F-measure of the detected onsets against the phrases' written ones, pooled over phrases.
+
+    Each written onset may be matched by one detected onset within
+    ``tolerance_ms`` and each detected one may match one written onset
+    (`match_onsets`).  Onsets in the first ``tolerance_ms`` of a clip are
+    left out on both sides: the clip starts there, so no attack is heard.
+
+    Returns
+    -------
+    dict: ``notes`` (written onsets), ``detected``, ``matched``,
+    ``precision`` (matched / detected), ``recall`` (matched / notes) and
+    ``f1`` (their harmonic mean); None where undefined.
+    """
+    tolerance = tolerance_ms / 1000.0
+    written_total = detected_total = matched = 0
+    for y, notes in zip(waveforms, note_lists):
+        written = [n["onset"] for n in notes if n["onset"] >= tolerance]
+        detected = [t for t in detected_onsets(y) if t >= tolerance]
+        written_total += len(written)
+        detected_total += len(detected)
+        matched += len(match_onsets(written, detected, tolerance))
+    precision = matched / detected_total if detected_total else None
+    recall = matched / written_total if written_total else None
+    f1 = (2.0 * matched / (written_total + detected_total)) if written_total + detected_total else None
+    return {"notes": written_total, "detected": detected_total, "matched": matched, "precision": precision,
+            "recall": recall, "f1": f1}
+
+
 # ----------------------------------------------------------------- windows
 
 
@@ -253,6 +310,8 @@ def window_consistency(waveforms, target, classifier=None, seconds=PHRASE_WINDOW
 
 
 def phrase_figures(waveforms, note_lists, target, classifier=None, seconds=PHRASE_WINDOW_SECONDS, progress=False):
-    """Note pitch, onset timing and window classification of phrases (see the module docstring)."""
-    return {"pitch": note_pitch_accuracy(waveforms, note_lists), "onsets": onset_timing(waveforms, note_lists),
+    """Note pitch, onset timing and F1, attack and decay of each note, and window classification of phrases."""
+    return {"pitch": note_pitch_accuracy(waveforms, note_lists),
+            "onsets": onset_timing(waveforms, note_lists), "onset_f1": onset_f1(waveforms, note_lists),
+            "dynamics": note_dynamics(waveforms, note_lists),
             "windows": window_consistency(waveforms, target, classifier, seconds, progress, note_lists)}
