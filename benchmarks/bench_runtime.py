@@ -62,20 +62,21 @@ def matmul_gflops(n=2048, repeats=5):
 
 
 def onnx_gflop(path):
-    """FLOPs of one window through the ONNX file's convolutions (2 x multiply-adds), in GFLOP."""
+    """FLOPs of one window through the ONNX file's (transposed) convolutions, 2 per multiply-add, in GFLOP."""
     import onnx
 
-    model = onnx.shape_inference.infer_shapes(onnx.load(path))
-    graph = model.graph
-    shapes = {v.name: [d.dim_value or 1 for d in v.type.tensor_type.shape.dim]
+    model = onnx.load(path)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in list(graph.value_info) + list(graph.output) + list(graph.input)}
     weights = {w.name: list(w.dims) for w in graph.initializer}
     total = 0
     for node in graph.node:
-        if node.op_type == "Conv" and node.output[0] in shapes and node.input[1] in weights:
-            out = shapes[node.output[0]]  # [n, c_out, h, w]
-            c_out, c_in_per_group, kh, kw = weights[node.input[1]]
-            total += 2 * int(np.prod(out[1:])) * c_in_per_group * kh * kw
+        if node.op_type == "Conv":  # weights [out, in, kh, kw]: each output takes in * kh * kw
+            total += 2 * int(np.prod(shapes[node.output[0]])) * int(np.prod(weights[node.input[1]][1:]))
+        elif node.op_type == "ConvTranspose":  # weights [in, out, kh, kw]: each input gives out * kh * kw
+            total += 2 * int(np.prod(shapes[node.input[0]])) * int(np.prod(weights[node.input[1]][1:]))
     return total / 1e9
 
 
@@ -116,22 +117,28 @@ def converter_for(version_dir, fmt, work):
 
 
 def bench_stages(model, note_path, repeats, work):
-    """Median seconds of each stage of one note, in-process."""
+    """Median seconds of each stage of one note, in-process.
+
+    Conversions run back to back (``convert``: STFT, network, inversion, as
+    `Converter.convert_batch` does them); reading and writing are timed in
+    loops of their own.
+    """
     y = audio.load(note_path)
     clip = audio.fit_length(y, int(CLIP_SECONDS * audio.SAMPLE_RATE))[None]
     for _ in range(3):
-        model.convert_batch(clip)
+        out = model.convert_batch(clip)
     stages = {k: [] for k in ("read", "stft", "network", "inversion", "convert", "write")}
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.convert_batch(clip)
+        stages["convert"].append(time.perf_counter() - t)
+        for key, seconds in getattr(getattr(model, "pipeline", None), "times", {}).items():
+            stages[key].append(seconds)
     out_path = os.path.join(work, "stage.wav")
     for _ in range(repeats):
         t = time.perf_counter()
         audio.load(note_path)
         stages["read"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        out = model.convert_batch(clip)
-        stages["convert"].append(time.perf_counter() - t)
-        for key, seconds in getattr(getattr(model, "pipeline", None), "times", {}).items():
-            stages[key].append(seconds)
         t = time.perf_counter()
         audio.save(out_path, out[0])
         stages["write"].append(time.perf_counter() - t)
@@ -195,12 +202,12 @@ def main():
         for i, path in enumerate(paths):
             shutil.copy(path, os.path.join(folder, f"{i:03d}_{os.path.basename(path)}"))
         seconds = sum(audio.load(p).size for p in paths) / audio.SAMPLE_RATE
-        print("\n| runtime | one note, CLI (median) | runs | folder of 100 notes, CLI | x real time |\n|---|---|---|---|---|")
         print("\n| runtime | interpreter | imports | model load | first convert | write | TensorFlow imported |\n"
               "|---|---|---|---|---|---|---|")
         for fmt in fmts:
             times, tf_loaded = startup(dirs[fmt], fmt, paths[0], work, args.cli_runs)
             print(f"| {fmt} | " + " | ".join(f"{t:.2f} s" for t in times) + f" | {'yes' if tf_loaded else 'no'} |")
+        print("\n| runtime | one note, CLI (median) | runs | folder of 100 notes, CLI | x real time |\n|---|---|---|---|---|")
         rows = [("plain (no flags)", [])] if args.model is None else []
         rows += [(fmt, ["--model", dirs[fmt], "--runtime", fmt]) for fmt in fmts]
         for fmt, model_args in rows:
