@@ -29,11 +29,11 @@ import os
 
 import numpy as np
 
-from soundtransform import audio, spectral
+from soundtransform import audio, registry, spectral
 from soundtransform.errors import DataError, ParameterError
 from soundtransform.pipeline import MAX_WINDOW_BATCH, crossfade_weights
 
-FORMATS = {"onnx": "model.onnx", "tflite": "model.tflite"}  # format -> file name in a version folder
+FORMATS = registry.NETWORK_FILES  # format -> file name in a version folder
 METADATA_KEY = "soundtransform"  # the ONNX metadata entry holding the settings
 THREADS = 2  # the runtimes' intra-op threads; this matches the 2-core machines the figures come from
 
@@ -257,8 +257,6 @@ def load(path, settings=None):
 
 
 def _read_settings(version_dir):
-    from soundtransform import registry
-
     try:
         return registry.read_metadata(version_dir)
     except (DataError, ParameterError, OSError):

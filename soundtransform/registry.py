@@ -36,6 +36,7 @@ DEFAULT_MODEL = "cgan_flute_to_keyboard"  # what ships; $SOUNDTRANSFORM_DEFAULT_
 METADATA_FILE = "soundtransform.json"
 GENERATOR_CONFIG = "generator.json"  # the generator's architecture; its weights are the SavedModel's own
 GENERATOR_ASSET = "generator.keras"  # older exports kept a second copy of the generator here
+NETWORK_FILES = {"onnx": "model.onnx", "tflite": "model.tflite"}  # a version's network in other formats
 CONFIG_FILE = "models.config"
 SETTINGS_FILE = "serving.json"  # version policies and labels that models.config is written with
 POLICIES = ("latest", "all", "specific")
@@ -249,7 +250,8 @@ def describe(entry, default=None):
             lines.append("  metrics: " + ", ".join(
                 f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())
                 if isinstance(v, (int, float, str))))
-    lines.append(f"  {entry['path']}")
+    files = [fmt for fmt, name in NETWORK_FILES.items() if os.path.isfile(os.path.join(entry["path"], name))]
+    lines.append(f"  {entry['path']} (SavedModel{''.join(', ' + f for f in files)})")
     return lines
 
 

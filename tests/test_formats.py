@@ -191,6 +191,8 @@ def test_convert_of_a_file_and_a_folder_never_imports_tensorflow(tmp_path):
 
 def test_format_errors_are_one_line(small_model, tmp_path):
     version, _ = small_model
+    listed = run_cli("models", "--models-dir", os.path.dirname(os.path.dirname(version)))
+    assert f"{version} (SavedModel, onnx, tflite)" in listed.stdout, listed.stdout
     assert_one_line_error(run_cli("export", version, "--format", "onnx", "--phase", "source"), 2, "--phase is fixed by the SavedModel")
     assert_one_line_error(run_cli("export", version, "--format", "tflite", "--out", tmp_path / "x.onnx"), 2,
                           "must end in .tflite")
