@@ -1,7 +1,8 @@
 """Train, measure and ship the independent judge (`soundtransform.timbre_judge`).
 
     python recipes/train_judge.py DATA_DIR [--cache DIR] [--out exported_models/classifiers]
-        [--features robust] [--hidden 64] [--augment 1]
+        [--features timbre] [--hidden 0] [--augment 0]      # judge.keras, as shipped
+    python recipes/train_judge.py DATA_DIR --features robust --hidden 64 --augment 1   # robust to a room and noise
     python recipes/train_judge.py DATA_DIR --unit note    # phrase_judge.keras
 
 DATA_DIR holds notes of every family from both SoundFonts (FluidR3_GM and
@@ -44,6 +45,8 @@ from soundtransform.fileio import atomic_path, write_text
 from soundtransform.timbre_judge import FEATURE_SETS, UNITS, TimbreJudge, note_segments, segment_features
 
 L2_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+SHIPPED_RECIPES = {"window": {"features": "timbre", "hidden": 0, "augment": 0},
+                   "note": {"features": "timbre", "hidden": 0, "augment": 0}}
 AUGMENT_SEED, TEST_SEED = 1, 2  # as benchmarks/judge_loso.py: copies and degraded test notes differ
 
 
@@ -102,13 +105,18 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--unit", choices=UNITS, default="window",
                         help="window: the judge of notes (judge.keras); note: the judge of phrases (phrase_judge.keras)")
-    parser.add_argument("--features", choices=tuple(FEATURE_SETS), default="robust")
-    parser.add_argument("--hidden", type=int, default=0, help="hidden units (0: logistic regression)")
-    parser.add_argument("--augment", type=int, choices=(0, 1), default=1,
-                        help="recording-like copies of each training note")
+    parser.add_argument("--features", choices=tuple(FEATURE_SETS), default=None,
+                        help="feature set [default: the shipped judge's, timbre]")
+    parser.add_argument("--hidden", type=int, default=None,
+                        help="hidden units, 0: logistic regression [default: the shipped judge's, 0]")
+    parser.add_argument("--augment", type=int, choices=(0, 1), default=None,
+                        help="recording-like copies of each training note [default: the shipped judge's, 0]")
     parser.add_argument("--no-loso", action="store_true", help="skip the leave-one-SoundFont-out figures")
     args = parser.parse_args()
     name = "judge" if args.unit == "window" else "phrase_judge"
+    for key, value in SHIPPED_RECIPES[args.unit].items():  # what rebuilds the shipped judge of this unit
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     os.makedirs(args.cache, exist_ok=True)
 
     start = time.time()
