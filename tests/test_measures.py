@@ -12,7 +12,7 @@ from soundtransform.timbre_judge import FEATURE_SETS, TimbreJudge, timbre_featur
 SR = audio.SAMPLE_RATE
 
 
-def click_train(onsets, seconds=3.0):
+def click_train(onsets, seconds=2.0):
     """Short decaying tones starting at ``onsets`` (s): an unmistakable onset each."""
     y = np.zeros(int(seconds * SR), np.float32)
     burst = make_tone(660.0, seconds=0.25, decay=20.0)
@@ -23,11 +23,11 @@ def click_train(onsets, seconds=3.0):
 
 
 def test_onset_f1_is_one_on_time_and_zero_80_ms_late():
-    onsets = [0.3, 0.8, 1.3, 1.8, 2.3]
+    onsets = [0.3, 0.7, 1.1, 1.5]
     y = click_train(onsets)
     on_time = melodies.onset_f1([y], [[{"onset": t} for t in onsets]])
     late = melodies.onset_f1([y], [[{"onset": t + 0.08} for t in onsets]])
-    assert on_time["notes"] == 5 and on_time["f1"] == pytest.approx(1.0)
+    assert on_time["notes"] == 4 and on_time["f1"] == pytest.approx(1.0)
     assert late["f1"] == 0.0 and late["matched"] == 0
 
 
@@ -92,14 +92,15 @@ def test_recording_conditions_keep_length_and_set_the_noise_floor(rng):
 
 
 def test_robust_features_extend_the_timbre_set_and_a_hidden_judge_reloads(notes, tmp_path):
-    waveforms = [audio.load(n.path) for n in notes]
-    labels = np.array([n.family_id for n in notes])
-    timbre, _ = timbre_features(waveforms)
+    chosen = notes[::4]
+    waveforms = [audio.load(n.path) for n in chosen]
+    labels = np.array([n.family_id for n in chosen])
     robust, _ = timbre_features(waveforms, feature_set="robust")
-    assert robust.shape == (len(notes), FEATURE_SETS["robust"]) and np.all(np.isfinite(robust))
-    np.testing.assert_allclose(robust[:, :timbre.shape[1]], timbre)
+    timbre, _ = timbre_features(waveforms[:2])
+    assert robust.shape == (len(chosen), FEATURE_SETS["robust"]) and np.all(np.isfinite(robust))
+    np.testing.assert_allclose(robust[:2, :timbre.shape[1]], timbre)
     judge = TimbreJudge(l2=1e-3, features="robust", hidden=16)
-    judge.fit_features(robust, labels, epochs=80, batch_size=8)
+    judge.fit_features(robust, labels, epochs=60, batch_size=32)
     assert np.mean(np.argmax(judge.probabilities(robust), axis=1) == labels) == 1.0
     path = str(tmp_path / "judge.keras")
     judge.save(path)
@@ -107,22 +108,24 @@ def test_robust_features_extend_the_timbre_set_and_a_hidden_judge_reloads(notes,
 
     again = evaluate.load_judge(path)
     assert (again.features, again.hidden) == ("robust", 16)
-    np.testing.assert_allclose(again.classify(waveforms), judge.classify(waveforms), atol=1e-5)
+    np.testing.assert_allclose(again.classify(waveforms), judge.probabilities(robust), atol=1e-5)
     with pytest.raises(ParameterError):
         TimbreJudge(features="loudness")
 
 
 def test_leave_one_soundfont_out_tests_each_soundfont_on_the_other(dataset, tmp_path):
     clean = judge_validation.note_features(dataset, str(tmp_path), "timbre", "clean", progress=False)
-    degraded = judge_validation.note_features(dataset, str(tmp_path), "timbre", "room-noise", 2, progress=False)
     assert set(clean["soundfonts"]) == {"FluidR3_GM", "TimGM6mb"}
-    assert np.abs(clean["features"] - degraded["features"]).max() > 0.1
+    cached = judge_validation.note_features(dataset, str(tmp_path), "timbre", "clean", progress=False)
+    np.testing.assert_array_equal(cached["features"], clean["features"])
+    shifted = {**clean, "features": clean["features"] + 1e3}  # a condition no judge has heard
     result = judge_validation.leave_one_soundfont_out(
-        lambda: TimbreJudge(l2=1e-3), clean, {"clean": clean, "room-noise": degraded},
+        lambda: TimbreJudge(l2=1e-3), clean, {"clean": clean, "shifted": shifted},
         fit_kwargs={"epochs": 5, "batch_size": 64}, progress=False)
     for held, figures in result.items():
         assert figures["trained_on"] == sorted({"FluidR3_GM", "TimGM6mb"} - {held})
-        for condition in ("clean", "room-noise"):
+        assert figures["train_notes"] == int(np.sum(clean["soundfonts"] != held))
+        for condition in ("clean", "shifted"):
             assert set(figures[condition]) == {"flute", "keyboard"}
             assert all(0.0 <= r["judged_right"] <= 1.0 and r["notes"] > 0 for r in figures[condition].values())
     assert "| TimGM6mb | keyboard |" in judge_validation.table(json.loads(json.dumps(result)))
