@@ -1,7 +1,8 @@
 """soundtransform: one instrument's sound into another's, by style transfer on spectrograms.
 
-The public Python API, for notebooks and pipelines (TensorFlow is imported only
-when a model is loaded, so ``import soundtransform`` stays cheap)::
+The public Python API, for notebooks and pipelines.  ``import soundtransform``
+stays cheap: a model with an ONNX file loads in ONNX Runtime, and TensorFlow
+is imported only for one without (`soundtransform.lite`)::
 
     import soundtransform
     model = soundtransform.load_model("cgan_flute_to_keyboard")   # or a folder / .keras file
