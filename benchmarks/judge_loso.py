@@ -1,6 +1,7 @@
 """Leave one SoundFont out: how well a judge recipe recognises flutes and keyboards of a SoundFont it never heard.
 
-    python benchmarks/judge_loso.py DATA_DIR [--features robust] [--augment 1] [--hidden 0] [--l2 0.01]
+    python benchmarks/judge_loso.py DATA_DIR    # robust recipe: --features robust --augment 1 --hidden 64 --l2 0.0001
+    python benchmarks/judge_loso.py DATA_DIR --features timbre --augment 0 --hidden 0 --l2 0.01   # shipped judge's
 
 DATA_DIR is a rendered dataset of both SoundFonts (``soundtransform data
 render``; every family, as the judge hears them all).  For each SoundFont, a
@@ -23,7 +24,7 @@ from soundtransform.timbre_judge import FEATURE_SETS, TimbreJudge
 AUGMENT_SEED, TEST_SEED = 1, 2  # the augmented copies and the degraded test notes draw different rooms and noise
 
 
-def loso(data_dir, cache, features="robust", augment=1, hidden=0, l2=0.01, seed=1, progress=True):
+def loso(data_dir, cache, features="robust", augment=1, hidden=64, l2=1e-4, seed=1, progress=True):
     """`judge_validation.leave_one_soundfont_out` of one judge recipe; the features computed or read from ``cache``."""
     clean = judge_validation.note_features(data_dir, cache, features, "clean", 0, progress)
     degraded = judge_validation.note_features(data_dir, cache, features, "room-noise", TEST_SEED, progress)
@@ -40,8 +41,8 @@ def main():
     parser.add_argument("--cache", default="runs/judge-features")
     parser.add_argument("--features", choices=tuple(FEATURE_SETS), default="robust")
     parser.add_argument("--augment", type=int, choices=(0, 1), default=1, help="recording-like copies of each note")
-    parser.add_argument("--hidden", type=int, default=0, help="hidden units (0: logistic regression)")
-    parser.add_argument("--l2", type=float, default=0.01)
+    parser.add_argument("--hidden", type=int, default=64, help="hidden units (0: logistic regression)")
+    parser.add_argument("--l2", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write the figures here")
     args = parser.parse_args()
