@@ -47,7 +47,9 @@ def test_notes_are_4_seconds_at_16k(notes):
 
 def test_rendered_notes_carry_their_pitch(notes):
     hits = []
-    for note in notes:
+    sample = sorted(notes, key=lambda n: n.note_str)[::3]  # every family, SoundFont and pitch; pYIN is slow
+    assert {n.family for n in sample} == set(TEST_FAMILIES) and {n.pitch for n in sample} == {60, 67}
+    for note in sample:
         y = audio.load(note.path)[4000:40000]  # the held part, past the attack
         f0, voiced, _ = librosa.pyin(y, fmin=60, fmax=2000, sr=16000, frame_length=2048)
         f0 = f0[voiced & np.isfinite(f0)]

@@ -8,8 +8,9 @@ model must keep what it reaches with the shipped judge, with a margin of two not
 model, or a change to export, conversion or the judge, that loses it fails here.
 
 Measured on these 21 notes, judged target / pitch within 50 cents: the default cgan 19 / 21 and
-21 / 21; Slow 18 / 21 and 21 / 21 (one energy band per mel band, ``energy_bands=64``; one envelope
-for the whole spectrum: 4 / 21); CycleGAN flute -> keyboard 17 / 21 and 21 / 21, keyboard -> flute
+21 / 21; Slow, optimised for each note, on every other note (11 of the 21, for time): 11 / 11 and
+11 / 11 (18 / 21 on all 21; one energy band per mel band, ``energy_bands=64``; one envelope for the
+whole spectrum: 4 / 21); CycleGAN flute -> keyboard 17 / 21 and 21 / 21, keyboard -> flute
 12 / 21 and 21 / 21; cgan keyboard -> flute 19 / 21 (the other two judged vocal); Faster 19 / 21
 and 21 / 21.
 """
@@ -24,12 +25,13 @@ from soundtransform.render import render_dataset
 
 PITCHES = tuple(range(55, 80, 4))  # G3 .. G5, in every SoundFont's flute range
 NOTES = 21
+SLOW_NOTES = 11  # Slow optimises each note: every other held-out note
 PITCH_BAR = 0.95  # 95 % of pitches within 50 cents
 
 # model -> (source, target, floor of the share judged target, floor of the share within 50 cents)
 FLOORS = {
     "cgan_flute_to_keyboard": ("flute", "keyboard", 17 / NOTES, PITCH_BAR),  # 19 of 21
-    "slow": ("flute", "keyboard", 16 / NOTES, PITCH_BAR),  # 18 of 21
+    "slow": ("flute", "keyboard", 9 / SLOW_NOTES, PITCH_BAR),  # 11 of 11
     "cyclegan_flute_to_keyboard": ("flute", "keyboard", 16 / NOTES, PITCH_BAR),  # 17 of 21
     "cyclegan_keyboard_to_flute": ("keyboard", "flute", 10 / NOTES, PITCH_BAR),  # 12 of 21
     "cgan_keyboard_to_flute": ("keyboard", "flute", 17 / NOTES, PITCH_BAR),  # 19 of 21
@@ -73,8 +75,9 @@ def test_the_default_model_is_the_shipped_cgan():
 @pytest.mark.parametrize("name", list(FLOORS))
 def test_shipped_model_keeps_its_level_on_held_out_notes(held_out, name):
     source, target, judged_floor, pitch_floor = FLOORS[name]
-    inputs = [audio.load(n.path) for n in held_out[source]]
-    outputs = [audio.as_written(y) for y in _convert(name, held_out[source], held_out)]
+    sources = held_out[source][::2] if name == "slow" else held_out[source]
+    inputs = [audio.load(n.path) for n in sources]
+    outputs = [audio.as_written(y) for y in _convert(name, sources, held_out)]
     index = data.FAMILIES.index(target)
     judged = np.argmax(evaluate.classify_waveforms(outputs), axis=1)
     baseline = np.argmax(evaluate.classify_waveforms(inputs), axis=1)
@@ -82,7 +85,8 @@ def test_shipped_model_keeps_its_level_on_held_out_notes(held_out, name):
     if judged_floor is not None:
         assert np.mean(judged == index) >= judged_floor, [data.FAMILIES[i] for i in judged]
     pitch = evaluate.pitch_preservation(outputs, inputs)
-    assert pitch["pairs"] == NOTES and pitch["within_50_cents"] >= pitch_floor, pitch
+    assert pitch["pairs"] == len(sources) == (SLOW_NOTES if name == "slow" else NOTES)
+    assert pitch["within_50_cents"] >= pitch_floor, pitch
 
 
 # Soft notes: the same 21 pitches at velocity 50, about 12 dB below the notes above.  Level matching
