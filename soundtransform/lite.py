@@ -72,15 +72,15 @@ class OnnxNetwork:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+            self.runner = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for unreadable files
             raise DataError(f"cannot load {path} in ONNX Runtime: {_first_line(exc)}") from None
-        self.input = self.session.get_inputs()[0].name
-        props = self.session.get_modelmeta().custom_metadata_map
+        self.input = self.runner.get_inputs()[0].name
+        props = self.runner.get_modelmeta().custom_metadata_map
         self.metadata = json.loads(props[METADATA_KEY]) if METADATA_KEY in props else None
 
     def __call__(self, images):
-        return self.session.run(None, {self.input: np.ascontiguousarray(images, np.float32)})[0]
+        return self.runner.run(None, {self.input: np.ascontiguousarray(images, np.float32)})[0]
 
 
 class TFLiteNetwork:

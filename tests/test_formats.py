@@ -105,8 +105,8 @@ import numpy as np
 images = np.load(sys.argv[2])
 if sys.argv[1].endswith(".onnx"):
     import onnxruntime as ort
-    session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-    out = session.run(None, {"images": images})[0]
+    runner = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+    out = runner.run(None, {"images": images})[0]
 else:
     from ai_edge_litert.interpreter import Interpreter
     interpreter = Interpreter(model_path=sys.argv[1])
