@@ -3,7 +3,8 @@
 Every conversion runs through `build_serving_module`: the SavedModel export
 (`soundtransform.export`), ``convert`` of a generator file or run folder
 (`soundtransform.convert`) and the judging of each epoch during training
-(`soundtransform.training.selection`).  Nothing else rebuilds it::
+(`soundtransform.training.selection`).  The one other copy is `soundtransform.lite`, the same
+steps in NumPy around an ONNX or TFLite network file, held to this graph by the tests::
 
     waveform [batch, samples], 16 kHz
       -> each clip scaled so its peak is at ``input_peak_db`` dBFS (optional)
