@@ -318,15 +318,17 @@ def classify(paths, classifier, top):
               help="Also put each input in a small room with a noise floor 30-40 dB below its peak, convert it "
                    "with --model and report those outputs' figures beside the clean ones.")
 @click.option("--model", default=None, help="With --degrade: the model that made GENERATED_DIR (a name or folder).")
+@click.option("--by-note/--whole", "by_note", default=True, show_default=True,
+              help="With --degrade: convert as `convert` does, note by note, or each clip whole.")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for report.json, report.md, tsne.png.")
 def evaluate_command(generated_dir, input_dir, source, target, data_dir, split, target_dir, judge, phrase_judge,
-                     detect_notes, degrade, model, out_dir):
+                     detect_notes, degrade, model, by_note, out_dir):
     """Judge generated sounds: classifier consistency, naturalness, pitch, attack and decay, melodies."""
     from soundtransform import evaluate
 
     report = evaluate.evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=data_dir, split=split,
                                target_dir=target_dir, judge=judge, phrase_judge=phrase_judge,
-                               detect_notes=detect_notes, degrade=degrade, model=model)
+                               detect_notes=detect_notes, degrade=degrade, model=model, by_note=by_note)
     click.echo(evaluate.markdown(report))
     click.echo(f"wrote {os.path.join(out_dir, 'report.json')}, report.md, tsne.png")
 
@@ -407,8 +409,9 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db,
 @click.option("--energy-bands", default=None, type=click.IntRange(min=1, max=256),
               help="--method slow: bands of the energy constraint [default 64: each band follows a style note of "
                    "the input's pitch]; 1 for a melody or a style at another pitch.")
-@click.option("--by-note", is_flag=True,
-              help="Convert each note (onsets found in the audio) on its own: for melodies.")
+@click.option("--by-note/--whole", "by_note", default=None,
+              help="A model converts each note (onsets found in the audio) on its own, or the clip as one "
+                   "[default: --by-note; --method slow converts the whole clip].")
 @click.option("--png", is_flag=True, help="Also write OUT.png: input and output spectrograms.")
 @click.option("--overwrite", is_flag=True,
               help="Replace existing outputs (atomically); by default they are kept and reported.")
@@ -446,8 +449,8 @@ def convert(audio_in, audio_out, model, method, source, target, style, steps, en
     if (source or target) and method not in MODEL_METHODS:
         raise ParameterError(f"--source and --target pick the model of --method {'|'.join(MODEL_METHODS)}")
     options = {key: value for key, value in (("steps", steps), ("energy_bands", energy_bands)) if value}
-    if by_note:
-        options["by_note"] = True
+    if by_note is not None:
+        options["by_note"] = by_note
     options.update({key: value for key, value in (("source", source), ("target", target)) if value})
     if runtime != "auto":
         if method == "slow":

@@ -2,8 +2,9 @@
 # Convert the held-out flute notes (test split: instruments never seen in training)
 # with an exported model and judge the outputs with the independent judge classifier.
 #
-#   [BY_NOTE=1] bash benchmarks/evaluate_model.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]
-# BY_NOTE=1 converts each note on its own (`soundtransform convert --by-note`).
+#   [WHOLE=1] bash benchmarks/evaluate_model.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]
+# Notes are converted as `soundtransform convert` converts them (note by note: one onset, one piece);
+# WHOLE=1 converts each clip whole (`--whole`).
 #
 # e.g. bash benchmarks/evaluate_model.sh cgan_flute_to_keyboard data
 # Writes OUT_DIR (default out/eval-MODEL): converted/, convert_seconds and the evaluate report in
@@ -20,7 +21,7 @@ trap 'rm -rf "$IN"' EXIT
 for f in "$DATA"/nsynth-test/audio/"$SOURCE"_*.wav; do ln -s "$(realpath "$f")" "$IN/"; done
 mkdir -p "$OUT"
 start=$(date +%s.%N)
-soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" ${BY_NOTE:+--by-note} --overwrite
+soundtransform convert "$IN" "$OUT/converted" --model "$MODEL" ${WHOLE:+--whole} --overwrite
 seconds=$(echo "$(date +%s.%N) - $start" | bc)
 echo "$seconds" > "$OUT/convert_seconds"  # read by benchmarks/results_table.py
 echo "convert took $seconds s for $(ls "$IN" | wc -l) notes"

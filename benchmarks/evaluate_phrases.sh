@@ -7,8 +7,10 @@
 # Only the first $MELODIES melodies (default 16: m0000-m0015) of each instrument are judged, so
 # the figures stay comparable when more melodies are rendered for training.
 #
-#   [MELODIES=N] [BY_NOTE=1] bash benchmarks/evaluate_phrases.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]
-# BY_NOTE=1 converts each note on its own (`soundtransform convert --by-note`).
+#   [MELODIES=N] [WHOLE=1] [DEGRADE=1] bash benchmarks/evaluate_phrases.sh MODEL DATA_DIR [OUT_DIR] [SOURCE] [TARGET]
+# Phrases are converted as `soundtransform convert` converts them, note by note; WHOLE=1 converts each
+# whole (`--whole`).  DEGRADE=1 also judges the conversions of the phrases in a small room with a noise
+# floor 30-40 dB below their peak (`soundtransform evaluate --degrade room-noise`).
 #
 # e.g. bash benchmarks/evaluate_phrases.sh cgan_flute_to_keyboard data
 # MODEL "slow" runs Slow style transfer towards one style sound instead of a model:
@@ -46,9 +48,10 @@ else
   CONVERT=(--model "$MODEL")
 fi
 start=$(date +%s.%N)
-soundtransform convert "$IN" "$OUT/converted" "${CONVERT[@]}" ${BY_NOTE:+--by-note} --overwrite
+soundtransform convert "$IN" "$OUT/converted" "${CONVERT[@]}" ${WHOLE:+--whole} --overwrite
 seconds=$(echo "$(date +%s.%N) - $start" | bc)
 echo "$seconds" > "$OUT/convert_seconds"  # read by benchmarks/results_table.py
 echo "convert took $seconds s for $(ls "$IN"/*.wav | wc -l) phrases"
 soundtransform evaluate "$OUT/converted" --inputs "$IN" --source "$SOURCE" --target "$TARGET" \
-  --data "$DATA" --split test --out "$OUT/report"
+  --data "$DATA" --split test --out "$OUT/report" \
+  ${DEGRADE:+--degrade room-noise --model "$MODEL"} ${WHOLE:+--whole}

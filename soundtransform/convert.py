@@ -331,12 +331,14 @@ def _first_line(exc):
 # ------------------------------------------------------------------- files
 
 
-def _resolve(model=None, method="model", style=None, converter=None, by_note=False, source=None, target=None,
+def _resolve(model=None, method="model", style=None, converter=None, by_note=None, source=None, target=None,
              **options):
+    if by_note is None:  # models convert note by note, unless handed a converter or asked for the slow method
+        by_note = converter is None and method != "slow"
     if by_note:
         if method == "slow":
             raise ParameterError("converting note by note is for models; method 'slow' converts the whole clip")
-        return note_by_note(_resolve(model, method, style, converter, source=source, target=target, **options))
+        return note_by_note(_resolve(model, method, style, converter, False, source, target, **options))
     if converter is not None:
         return converter
     check_choice("method", method, METHODS)
@@ -444,8 +446,9 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
         Replace an existing output (atomically); otherwise an existing output
         is an error and stays as it was.
     **options
-        Passed to `load_model` or `load_slow`; ``by_note=True`` converts each
-        note on its own (`note_by_note`); ``source`` and ``target`` (families,
+        Passed to `load_model` or `load_slow`; ``by_note`` (default: True for
+        a model, which then converts each note on its own, `note_by_note`;
+        False converts the clip whole); ``source`` and ``target`` (families,
         default flute -> keyboard) pick the model of ``method``.
 
     Returns

@@ -7,37 +7,73 @@ and --by-note").
 """
 
 import numpy as np
+import scipy.fft
 
 from soundtransform import audio
 
 BATCH_SIZE = 8  # notes of similar length converted in one call
 NOTE_MIN_SECONDS = 0.15  # `note_bounds`: a shorter piece joins the note before it
-NOTE_MIN_STRENGTH = 1.0  # `note_bounds`: weaker onsets are not notes (conservative; docs/experiments.md)
+NOTE_MIN_STRENGTH = 1.5  # `note_bounds`: weaker onsets are not notes (dB per sounding bin; docs/experiments.md)
 NOTE_FADE_SECONDS = 0.005  # `note_by_note`: fade in and out of each converted note
+ONSET_FFT = 1024  # `onset_strength`: 64-ms frames ...
+ONSET_HOP = 128  # ... 8 ms apart
+ONSET_BINS = (3, 480)  # ... of the bins from 47 Hz to 7.5 kHz
+ONSET_LAG = 3  # frames: the rise is measured over 24 ms, which a flute's soft attack still shows
+FLOOR_PERCENTILE = 20  # each bin's noise floor: this percentile of its level over the clip ...
+FLOOR_RANGE_DB = 60.0  # ... but never more than this far below the clip's loudest bin
+FLOOR_MARGIN_DB = 6.0  # levels less than this above the floor count as the floor
+
+
+def onset_strength(y):
+    """Spectral flux above each bin's noise floor: ``[frames]``, dB per sounding bin, one frame per 8 ms.
+
+    Each bin's level is clipped from below at its noise floor (its
+    `FLOOR_PERCENTILE` level over the clip, at most `FLOOR_RANGE_DB` below
+    the loudest bin) plus `FLOOR_MARGIN_DB`, so the fluctuations of a noise
+    floor, a room or breath add nothing; the rise of each bin over
+    `ONSET_LAG` frames is summed over the bins that sound at some time and
+    divided by their count.  Frame ``i`` is centred on sample
+    ``i * ONSET_HOP``.
+    """
+    from soundtransform.spectral import frame
+
+    y = np.pad(np.asarray(y, np.float32), ONSET_FFT // 2)
+    window = np.hanning(ONSET_FFT).astype(np.float32)
+    spectrum = scipy.fft.rfft(frame(y, ONSET_FFT, ONSET_HOP) * window, axis=-1)[:, slice(*ONSET_BINS)]
+    level = 20.0 * np.log10(np.abs(spectrum) + 1e-9)
+    floor = np.maximum(np.percentile(level, FLOOR_PERCENTILE, axis=0), level.max() - FLOOR_RANGE_DB)
+    floor = floor + FLOOR_MARGIN_DB
+    clipped = np.maximum(level, floor)
+    rise = np.zeros_like(clipped)
+    rise[ONSET_LAG:] = np.maximum(clipped[ONSET_LAG:] - clipped[:-ONSET_LAG], 0.0)
+    sounding = np.percentile(level, 95, axis=0) > floor
+    return rise[:, sounding].sum(axis=1) / max(int(sounding.sum()), 1), level
 
 
 def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
     """Sample bounds ``[(start, end), ...]`` of the notes of a 16-kHz clip, covering it end to end.
 
-    Onsets are librosa's spectral-flux onsets (8-ms hops) whose strength is
-    at least `NOTE_MIN_STRENGTH` (dB, mean over mel bands: librosa's peak
-    picking alone is relative, and finds onsets in a steady tone), each moved
-    back to the energy minimum before it; a piece shorter than
-    ``min_seconds`` joins the note before it.  A clip with no onset but its
-    start is one note.
+    Onsets are the peaks of `onset_strength` (largest within 50 ms) of at
+    least `NOTE_MIN_STRENGTH`, each moved back to the quietest frame of the
+    50 ms before it; a piece shorter than ``min_seconds`` joins the note
+    before it.  The strength is measured above each bin's own noise floor,
+    so a noise floor 30-40 dB below the peak and a small room leave the
+    onsets found (docs/experiments.md, "Melodies").  A clip with no onset
+    but its start is one note.
     """
-    import librosa
+    from scipy.ndimage import maximum_filter1d
 
     y = np.asarray(y, np.float32)
-    if y.size < 2048:
+    if y.size < 2 * ONSET_FFT:
         return [(0, int(y.size))]
-    hop = 128
-    strength = librosa.onset.onset_strength(y=y, sr=audio.SAMPLE_RATE, hop_length=hop)
-    frames = librosa.onset.onset_detect(onset_envelope=strength, sr=audio.SAMPLE_RATE, hop_length=hop)
-    frames = frames[strength[frames] >= NOTE_MIN_STRENGTH]
-    frames = librosa.onset.onset_backtrack(frames, strength) if frames.size else frames
+    strength, level = onset_strength(y)
+    reach = int(0.05 * audio.SAMPLE_RATE / ONSET_HOP)
+    peaks = np.flatnonzero((strength == maximum_filter1d(strength, 2 * reach + 1)) & (strength >= NOTE_MIN_STRENGTH))
+    loudness = np.log10(np.sum(10.0 ** (level / 10.0), axis=1) + 1e-12)
     starts = [0]
-    for t in sorted(int(f) * hop for f in frames):
+    for f in peaks:
+        a = max(0, f - reach)
+        t = (a + int(np.argmin(loudness[a:f + 1]))) * ONSET_HOP
         if t - starts[-1] >= min_seconds * audio.SAMPLE_RATE and y.size - t >= min_seconds * audio.SAMPLE_RATE:
             starts.append(t)
     return list(zip(starts, starts[1:] + [int(y.size)]))

@@ -233,12 +233,36 @@ def test_note_by_note_converts_each_note_alone(env_models):
     np.testing.assert_allclose(each.convert_batch(steady[None]), model.convert_batch(steady[None]), atol=1e-6)
 
 
-def test_cli_convert_by_note(env_models, tmp_path):
-    src = _write(tmp_path / "melody.wav", _melody(), audio.SAMPLE_RATE)
-    result = run_cli("convert", src, tmp_path / "out.wav", "--model", "tiny", "--by-note")
-    assert result.returncode == 0, result.stderr
-    out, rate = sf.read(str(tmp_path / "out.wav"), dtype="float32")
-    assert rate == audio.SAMPLE_RATE and out.shape == _melody().shape and np.max(np.abs(out)) > 1e-3
+def test_note_bounds_survive_a_noise_floor_and_a_room():
+    y = _melody()
+    end = int(2.1 * audio.SAMPLE_RATE)  # the last tone fades out instead of stopping with a click
+    y[end - 320:end] *= np.linspace(1.0, 0.0, 320, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    room = np.exp(-np.arange(int(0.3 * audio.SAMPLE_RATE)) / (0.05 * audio.SAMPLE_RATE)) * rng.normal(size=4800)
+    wet = np.convolve(y, room.astype(np.float32))[: y.size]
+    recorded = y + 0.2 * wet / np.max(np.abs(wet)) * np.max(np.abs(y))
+    recorded = recorded + rng.normal(size=y.size) * np.max(np.abs(recorded)) * 10 ** (-35 / 20)  # 35 dB below peak
+    for clip in (y, recorded.astype(np.float32)):
+        starts = [start / audio.SAMPLE_RATE for start, _ in convert.note_bounds(clip)[1:]]
+        assert len(starts) == 2 and all(abs(s - t) < 0.05 for s, t in zip(starts, (0.6, 1.3))), starts
+    noise = (rng.normal(size=audio.SAMPLE_RATE * 2) * 0.01).astype(np.float32)  # noise alone has no notes
+    assert convert.note_bounds(noise) == [(0, noise.size)]
+
+
+def test_cli_converts_note_by_note_by_default(env_models, tmp_path):
+    y = _melody()
+    src = _write(tmp_path / "melody.wav", y, audio.SAMPLE_RATE)
+    for name, flags in (("plain.wav", []), ("whole.wav", ["--whole"])):
+        result = run_cli("convert", src, tmp_path / name, "--model", "tiny", *flags)
+        assert result.returncode == 0, result.stderr
+    plain, rate = sf.read(str(tmp_path / "plain.wav"), dtype="float32")
+    whole, _ = sf.read(str(tmp_path / "whole.wav"), dtype="float32")
+    assert rate == audio.SAMPLE_RATE and plain.shape == whole.shape == y.shape
+    model = soundtransform.load_model("tiny")
+    y16 = audio.load(src)
+    np.testing.assert_allclose(plain, convert.note_by_note(model).convert_batch(y16[None])[0], atol=2e-4)
+    np.testing.assert_allclose(whole, model.convert_batch(y16[None])[0], atol=2e-4)
+    assert np.max(np.abs(plain - whole)) > 1e-3
     result = run_cli("convert", src, tmp_path / "slow.wav", "--method", "slow", "--style", src, "--by-note")
     assert result.returncode == 2 and "--by-note is for models" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "slow.wav").exists()

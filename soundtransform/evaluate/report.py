@@ -5,8 +5,8 @@ it with the figures of `judges`, `pitch`, `naturalness`, `dynamics` and, for
 inputs with notes, `melodies`; the unconverted inputs get the same figures, as
 the baseline.  With ``degrade="room-noise"`` and a ``model``, the inputs are
 also put in a small room with a noise floor (`recording.condition`),
-converted by the model, and the outputs judged again, beside the clean
-figures.  It writes ``report.json``, ``report.md`` (`markdown`) and
+converted by the model note by note, as `soundtransform convert` converts
+by default, and the outputs judged again, beside the clean figures.  It writes ``report.json``, ``report.md`` (`markdown`) and
 ``tsne.png``.
 """
 
@@ -85,13 +85,14 @@ def _judge_record(judge):
             if k in saved}
 
 
-def _degraded_figures(model, degrade, matched, inputs, note_lists, source, target, judge, windows_judge,
+def _degraded_figures(model, by_note, degrade, matched, inputs, note_lists, source, target, judge, windows_judge,
                       target_embeddings, target_instruments, out_dir, seed, seconds, layer, progress):
     """Every figure of the outputs of the inputs under a recording-like condition (`recording.condition`)."""
-    from soundtransform.convert import load_model
+    from soundtransform.convert import load_model, note_by_note
     from soundtransform.evaluate.recording import condition
 
     converter = load_model(model)
+    converter = note_by_note(converter) if by_note else converter  # by note: as `convert` converts by default
     degraded = condition(inputs, degrade, seed=seed)
     outputs = [converter.convert(y) for y in degraded]
     folder = os.path.join(out_dir, degrade)
@@ -107,6 +108,7 @@ def _degraded_figures(model, degrade, matched, inputs, note_lists, source, targe
     embedded = embed_waveforms(outputs, judge, layer=layer, progress=progress)
     out = {
         "model": converter.name,
+        "by_note": bool(by_note),
         "condition": "a small room (RT60 0.2-0.6 s, 10-40 % wet) and a white or pink noise floor 30-40 dB "
                      "below the peak, on each input",
         "folder": folder,
@@ -129,7 +131,7 @@ def _degraded_figures(model, degrade, matched, inputs, note_lists, source, targe
 
 def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, split="test", target_dir=None,
              judge=None, layer=FEATURE_LAYER, seed=0, window_seconds=None, phrase_judge=None, detect_notes=False,
-             degrade=None, model=None, progress=True):
+             degrade=None, model=None, by_note=True, progress=True):
     """Judge a folder of generated sounds against their inputs and natural target notes.
 
     Parameters
@@ -171,6 +173,9 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
     model : str, optional
         The model that converts the degraded inputs (`convert.load_model`):
         the one that made ``generated_dir``.
+    by_note : bool
+        The degraded inputs are converted note by note (`convert.note_by_note`),
+        as ``soundtransform convert`` converts by default; False: each whole.
 
     Returns
     -------
@@ -269,9 +274,9 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
     # 7. The same figures for the outputs of inputs that sound as if recorded.
     degraded = None
     if degrade is not None:
-        degraded = _degraded_figures(model, degrade, matched, inputs, note_lists, source, target, judge_model,
-                                     windows_judge, target_feats, instruments, out_dir, seed, seconds, layer,
-                                     progress)
+        degraded = _degraded_figures(model, by_note, degrade, matched, inputs, note_lists, source, target,
+                                     judge_model, windows_judge, target_feats, instruments, out_dir, seed, seconds,
+                                     layer, progress)
 
     report = {
         "generated_dir": os.path.abspath(generated_dir),
