@@ -1,9 +1,10 @@
 """Melodies cut into notes: onset bounds, and a converter that converts each note on its own.
 
-``soundtransform convert --by-note`` (`note_by_note`): the models learnt
-isolated notes best, so a melody converted note by note keeps less of its
-source than one converted window by window (docs/experiments.md, "Phrases
-and --by-note").
+``soundtransform convert`` converts note by note by default (`note_by_note`):
+the models learnt isolated notes, each starting at its first sample, so a
+melody cut at its attacks and converted note by note sounds more like the
+target than one converted window by window (docs/experiments.md, "Phrases
+and notes").
 """
 
 import numpy as np
@@ -13,7 +14,7 @@ from soundtransform import audio
 
 BATCH_SIZE = 8  # notes of similar length converted in one call
 NOTE_MIN_SECONDS = 0.15  # `note_bounds`: a shorter piece joins the note before it
-NOTE_MIN_STRENGTH = 1.5  # `note_bounds`: weaker onsets are not notes (dB per sounding bin; docs/experiments.md)
+NOTE_MIN_STRENGTH = 0.8  # `note_bounds`: weaker onsets are not notes (dB per sounding bin; docs/experiments.md)
 NOTE_FADE_SECONDS = 0.005  # `note_by_note`: fade in and out of each converted note
 ONSET_FFT = 1024  # `onset_strength`: 64-ms frames ...
 ONSET_HOP = 128  # ... 8 ms apart
@@ -30,11 +31,14 @@ def onset_strength(y):
     Each bin's level is clipped from below at its noise floor (its
     `FLOOR_PERCENTILE` level over the clip, at most `FLOOR_RANGE_DB` below
     the loudest bin) plus `FLOOR_MARGIN_DB`, so the fluctuations of a noise
-    floor, a room or breath add nothing; the rise of each bin over
-    `ONSET_LAG` frames is summed over the bins that sound at some time and
-    divided by their count.  Frame ``i`` is centred on sample
-    ``i * ONSET_HOP``.
+    floor, a room or breath add nothing.  Each bin's rise over `ONSET_LAG`
+    frames is measured from the loudest of it and its two neighbours (as
+    SuperFlux does, Böck & Widmer 2013), so vibrato adds nothing either; the
+    rises are summed over the bins that sound at some time and divided by
+    their count.  Frame ``i`` is centred on sample ``i * ONSET_HOP``.
     """
+    from scipy.ndimage import maximum_filter1d
+
     from soundtransform.spectral import frame
 
     y = np.pad(np.asarray(y, np.float32), ONSET_FFT // 2)
@@ -45,35 +49,57 @@ def onset_strength(y):
     floor = floor + FLOOR_MARGIN_DB
     clipped = np.maximum(level, floor)
     rise = np.zeros_like(clipped)
-    rise[ONSET_LAG:] = np.maximum(clipped[ONSET_LAG:] - clipped[:-ONSET_LAG], 0.0)
+    ref = maximum_filter1d(clipped, 3, axis=1)  # a partial moving by a bin (vibrato) is no rise
+    rise[ONSET_LAG:] = np.maximum(clipped[ONSET_LAG:] - ref[:-ONSET_LAG], 0.0)
     sounding = np.percentile(level, 95, axis=0) > floor
-    return rise[:, sounding].sum(axis=1) / max(int(sounding.sum()), 1), level
+    return rise[:, sounding].sum(axis=1) / max(int(sounding.sum()), 1)
+
+
+def _attack_start(y, peak):
+    """The sample where the attack before an onset-strength peak at sample ``peak`` begins.
+
+    In 4-ms frames 2 ms apart over the 64 ms before the peak and 16 ms after,
+    the first frame after the quietest one that rises a third of the way
+    (in dB) from it to the loudest; the peak less a frame's lag where the
+    level does not move by 6 dB (a slurred note).
+    """
+    a, b = max(0, peak - ONSET_FFT), min(y.size, peak + 256)
+    frames = np.lib.stride_tricks.sliding_window_view(y[a:b], 64)[::32]
+    if not len(frames):
+        return peak
+    level = 10.0 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    low = int(np.argmin(level))
+    high = level[low:].max()
+    if high - level[low] < 6.0:
+        return max(0, peak - ONSET_LAG * ONSET_HOP // 2)
+    rising = np.flatnonzero(level[low:] >= level[low] + (high - level[low]) / 3.0)
+    return a + (low + int(rising[0])) * 32
 
 
 def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
     """Sample bounds ``[(start, end), ...]`` of the notes of a 16-kHz clip, covering it end to end.
 
     Onsets are the peaks of `onset_strength` (largest within 50 ms) of at
-    least `NOTE_MIN_STRENGTH`, each moved back to the quietest frame of the
-    50 ms before it; a piece shorter than ``min_seconds`` joins the note
-    before it.  The strength is measured above each bin's own noise floor,
-    so a noise floor 30-40 dB below the peak and a small room leave the
-    onsets found (docs/experiments.md, "Melodies").  A clip with no onset
-    but its start is one note.
+    least `NOTE_MIN_STRENGTH`, each moved back to where its attack begins
+    (`_attack_start`): the models learnt notes that start at their first
+    sample, and put a keyboard's attack there, so a cut 30 ms early or 8 ms
+    late costs a note its attack (docs/experiments.md, "Phrases and notes").
+    A piece shorter than ``min_seconds`` joins the note before it.  The
+    strength is measured above each bin's own noise floor, so a noise floor
+    30-40 dB below the peak and a small room leave the onsets found.  A clip
+    with no onset but its start is one note.
     """
     from scipy.ndimage import maximum_filter1d
 
     y = np.asarray(y, np.float32)
     if y.size < 2 * ONSET_FFT:
         return [(0, int(y.size))]
-    strength, level = onset_strength(y)
+    strength = onset_strength(y)
     reach = int(0.05 * audio.SAMPLE_RATE / ONSET_HOP)
     peaks = np.flatnonzero((strength == maximum_filter1d(strength, 2 * reach + 1)) & (strength >= NOTE_MIN_STRENGTH))
-    loudness = np.log10(np.sum(10.0 ** (level / 10.0), axis=1) + 1e-12)
     starts = [0]
     for f in peaks:
-        a = max(0, f - reach)
-        t = (a + int(np.argmin(loudness[a:f + 1]))) * ONSET_HOP
+        t = _attack_start(y, f * ONSET_HOP)
         if t - starts[-1] >= min_seconds * audio.SAMPLE_RATE and y.size - t >= min_seconds * audio.SAMPLE_RATE:
             starts.append(t)
     return list(zip(starts, starts[1:] + [int(y.size)]))
