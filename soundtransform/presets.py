@@ -35,6 +35,7 @@ STYLE_TARGETS = ("family", "pitch")  # Faster: one family-mean style, or a same-
 CONTENT_TARGETS = ("input", "pitch")  # Faster: the input's own features, or its same-pitch target note's
 TRAIN_SPLITS = ("train", "train+valid")  # the classifier's training splits
 INITS = ("content", "noise")  # Slow's starting image
+STYLE_PITCH = ("match", "keep")  # Slow: transpose the style to the content's pitch first (`tuning`), or not
 
 _COMMON = dict(freq_bins=256, frames=256, batch_size=8, epochs=20, steps_per_epoch=None, jit_compile=True)
 _COMMON_PRESETS = {
@@ -77,12 +78,14 @@ DEFAULTS = {
     # (benchmarks/bench_slow.py).  An energy envelope per mel band (64 bands,
     # gamma 3000) gives each partial the style's decay: measured on 59 valid
     # flutes, 1 band 25 %, 16 bands 64 %, 24 73 %, 64 86 % judged keyboard,
-    # pitch 100 % (see docs/experiments.md).
+    # pitch 100 % (see docs/experiments.md).  The style is transposed to the
+    # content's pitch first (style_pitch="match"): with a piano style note
+    # 3-12 semitones away, 3 of 12 test flutes kept their pitch, transposed 12.
     "slow": dict(jit_compile=False, classifier="exported_models/classifiers/perceptual.keras", steps=40,
                  learning_rate=0.02, alpha=1.0, beta=1.0, gamma=3000.0, delta=0.0, energy_bands=64, init="content",
                  phase="griffin-lim", content_layer="block4_conv2",
                  style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"),
-                 griffin_lim_iters=8, seed=0),
+                 griffin_lim_iters=8, seed=0, style_pitch="match"),
     # Faster (Johnson et al. 2016 + Verma & Smith 2018): a transform_net trained
     # on the source family against the target family's Gram statistics.
     # Width 8 at 256x256 measured 0.6 s per batch of 4 on 2 busy cores (width
@@ -125,7 +128,7 @@ PRESETS = {
         "paper": dict(steps=1000, learning_rate=0.01, gamma=1.0, delta=1.0, energy_bands=1, init="noise",
                       style_layers=("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                                     "block5_conv1"),
-                      griffin_lim_iters=100),
+                      griffin_lim_iters=100, style_pitch="keep"),
     },
     "faster": {
         "tiny": dict(_TRANSLATION_TINY, width=4, residual_blocks=1, style_notes=8, delta=1.0,
@@ -247,7 +250,8 @@ def _augment(config):
 # Each method's settings checks, run by `resolve` in this order.
 CHECKS = {
     "classifier": (_choice("train_splits", TRAIN_SPLITS),),
-    "slow": (_choice("init", INITS), _choice("phase", audio.PHASES), _setting("energy_bands", check_bands)),
+    "slow": (_choice("init", INITS), _choice("phase", audio.PHASES), _setting("energy_bands", check_bands),
+             _choice("style_pitch", STYLE_PITCH)),
     "faster": (_choice("train_on", TRAIN_ON), _setting("ema_decay", check_ema_decay),
                _setting("energy_bands", check_bands), check_faster_targets, check_selection),
     "cgan": (_choice("train_on", TRAIN_ON), _setting("ema_decay", check_ema_decay), _weight("lambda_energy"),

@@ -115,6 +115,22 @@ def test_stylize_waveform_in_waveform_out(tiny_classifier, flute_and_keyboard, t
     assert audio.snr_db(content, y2) > 20  # zero steps + source phase gives the content back
 
 
+def test_style_is_moved_to_the_contents_pitch(tiny_classifier, flute_and_keyboard):
+    from soundtransform import tuning
+    from soundtransform.methods.slow import stylize
+
+    content, style = flute_and_keyboard  # a flute's C4 and a keyboard's G4
+    moved, ratio = tuning.match_pitch(style, content)
+    assert ratio == pytest.approx(2 ** (-7 / 12), rel=0.02)
+    assert moved.size == pytest.approx(style.size / ratio, rel=0.01)
+    assert abs(1200 * np.log2(tuning.median_f0(moved) / tuning.median_f0(content))) < 30
+    silence = np.zeros(audio.SAMPLE_RATE, np.float32)  # no pitch: left as it is
+    same, ratio = tuning.match_pitch(silence, content)
+    assert ratio == 1.0 and np.array_equal(same, silence)
+    with pytest.raises(ParameterError, match="style_pitch"):
+        stylize(content, style, classifier=tiny_classifier, preset="tiny", style_pitch="up", progress=False)
+
+
 def test_stylize_fails_clearly(tiny_classifier, flute_and_keyboard, tmp_path):
     from soundtransform.methods.slow import stylize
 

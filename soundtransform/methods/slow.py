@@ -40,7 +40,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from soundtransform import audio, losses, presets
+from soundtransform import audio, losses, presets, tuning
 from soundtransform.errors import DataError, ParameterError, check_choice
 from soundtransform.methods.classifier import load_perceptual_classifier, perceptual_features, perceptual_path
 
@@ -259,7 +259,10 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
         perceptual network is fully convolutional).  The style is cropped or
         zero-padded to the content's length so that its temporal envelope
         lines up frame by frame with the content's (energy constraint); the
-        other terms do not depend on its length.
+        other terms do not depend on its length.  With ``style_pitch="match"``
+        (the default preset's) it is first transposed to the content's median
+        pitch (`tuning.match_pitch`), so a style note at any pitch keeps the
+        content's.
     classifier : VGG19AudioClassifier or path, optional
         The perceptual network; default `classifier.DEFAULT_PERCEPTUAL`.
     preset : str
@@ -278,7 +281,7 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
     return_history : bool
         Also return the per-step loss terms.
     **overrides
-        Other settings of the preset (``energy_bands``, ``learning_rate``,
+        Other settings of the preset (``energy_bands``, ``style_pitch``, ``learning_rate``,
         ``content_layer``, ``style_layers``, ``griffin_lim_iters``, ``seed``,
         ``jit_compile``).
 
@@ -290,7 +293,10 @@ def stylize(content, style, classifier=None, preset="default", steps=None, alpha
     config = presets.resolve("slow", preset, steps=steps, alpha=alpha, beta=beta, gamma=gamma, delta=delta,
                              init=init, phase=phase, **overrides)
     content = _check_waveform("content", content)
-    style = audio.fit_length(_check_waveform("style", style), len(content))
+    style = _check_waveform("style", style)
+    if config["style_pitch"] == "match":
+        style, _ = tuning.match_pitch(style, content)
+    style = audio.fit_length(style, len(content))
     transfer = _transfer(classifier, config)
     content_image, content_phase = audio.waveform_to_image(content)
     style_image, _ = audio.waveform_to_image(style)
