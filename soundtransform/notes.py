@@ -106,11 +106,11 @@ def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
 
 
 def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS):
-    """A `Converter` that converts each note of a clip on its own (`note_bounds`), for melodies.
+    """A `Converter` that converts each note of a clip on its own (`note_bounds`): `convert`'s default.
 
     The models learnt isolated notes best: a phrase converted window by
     window keeps more of the source in its short notes (docs/experiments.md,
-    "Phrases and --by-note").  Each note is converted as a clip of its own, so level
+    "Phrases and notes").  Each note is converted as a clip of its own, so level
     matching lifts it alone, and put back in place with
     `NOTE_FADE_SECONDS` fades; a note's output ends where the next note
     starts.  Costs one generator window per note.
