@@ -33,6 +33,10 @@ RUNTIMES = ("auto", "onnx", "tflite", "savedmodel")  # auto: a network file if t
 METHODS = ("model", "slow", "faster", "cgan", "cyclegan")  # "model": a named export, or the default
 MODEL_METHODS = ("faster", "cgan", "cyclegan")  # methods whose exported model converts: METHOD_SOURCE_to_TARGET
 DEFAULT_SOURCE, DEFAULT_TARGET = "flute", "keyboard"
+# Models of these methods convert note by note unless told otherwise (`note_by_note`): measured on test phrases,
+# it lifts their windows judged target and keeps pitch; Faster's notes lose pitch cut apart, so it converts whole
+# (docs/experiments.md, "Phrases and notes").
+NOTE_BY_NOTE_METHODS = ("cgan", "cyclegan")
 BATCH_SIZE = 8  # same-length files converted in one call
 
 
@@ -331,14 +335,16 @@ def _first_line(exc):
 # ------------------------------------------------------------------- files
 
 
-def _resolve(model=None, method="model", style=None, converter=None, by_note=None, source=None, target=None,
-             **options):
-    if by_note is None:  # models convert note by note, unless handed a converter or asked for the slow method
-        by_note = converter is None and method != "slow"
-    if by_note:
-        if method == "slow":
+def converter_for(model=None, method="model", style=None, converter=None, by_note=None, source=None, target=None,
+                  **options):
+    """The `Converter` that `convert_file` and `convert_folder` use: see `convert_file` for the arguments."""
+    if by_note is not False:
+        if by_note and method == "slow":
             raise ParameterError("converting note by note is for models; method 'slow' converts the whole clip")
-        return note_by_note(_resolve(model, method, style, converter, False, source, target, **options))
+        whole = converter_for(model, method, style, converter, False, source, target, **options)
+        if by_note is None:  # by default, the models that convert melodies better note by note
+            by_note = converter is None and whole.metadata.get("method") in NOTE_BY_NOTE_METHODS
+        return note_by_note(whole) if by_note else whole
     if converter is not None:
         return converter
     check_choice("method", method, METHODS)
@@ -447,8 +453,9 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
         is an error and stays as it was.
     **options
         Passed to `load_model` or `load_slow`; ``by_note`` (default: True for
-        a model, which then converts each note on its own, `note_by_note`;
-        False converts the clip whole); ``source`` and ``target`` (families,
+        a cgan or CycleGAN model, `NOTE_BY_NOTE_METHODS`, which then converts
+        each note on its own, `note_by_note`; False converts the clip whole);
+        ``source`` and ``target`` (families,
         default flute -> keyboard) pick the model of ``method``.
 
     Returns
@@ -467,7 +474,7 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
         raise DataError(f"{out_path} already exists; pass --overwrite to replace it")
     y16 = audio.load(in_path, require_sound=True)
     rate = input_rate(in_path)
-    converter = _resolve(model, method, style, converter, **options)
+    converter = converter_for(model, method, style, converter, **options)
     out16 = converter.convert_batch(y16[None])[0]
     return _write(converter, in_path, out_path, y16, out16, rate, png)
 
@@ -532,7 +539,7 @@ def convert_folder(in_dir, out_dir, model=None, method="model", style=None, png=
     from tqdm import tqdm
 
     files, out_dir, kept = folder_plan(in_dir, out_dir, overwrite)
-    converter = _resolve(model, method, style, converter, **options)
+    converter = converter_for(model, method, style, converter, **options)
     os.makedirs(out_dir, exist_ok=True)
 
     def load(path):

@@ -15,9 +15,9 @@ from test_export import identity_generator, note_like, tiny_generator
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """A models folder with a tiny model and an identity model."""
+    """A models folder with a tiny model (a cgan's, to `convert`) and an identity model."""
     base = str(tmp_path_factory.mktemp("models"))
-    export.export_generator(tiny_generator(), "tiny", {"method": "test", "source": "flute", "target": "keyboard"},
+    export.export_generator(tiny_generator(), "tiny", {"method": "cgan", "source": "flute", "target": "keyboard"},
                             base_dir=base)
     export.export_generator(identity_generator(), "identity", {"method": "identity"}, base_dir=base,
                             upper_bins="source")
@@ -191,7 +191,7 @@ def test_cli_convert_folder_models_and_errors(env_models, tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("Error: unknown model 'nope'")
     assert re.search(r"available: (.*, )?identity, (.*, )?tiny", result.stderr) and "Traceback" not in result.stderr
     result = run_cli("models")
-    assert result.returncode == 0 and "tiny: test, flute -> keyboard" in result.stdout
+    assert result.returncode == 0 and "tiny: cgan, flute -> keyboard" in result.stdout
 
 
 def test_user_models_come_before_shipped_ones(env_models):
@@ -263,6 +263,8 @@ def test_cli_converts_note_by_note_by_default(env_models, tmp_path):
     np.testing.assert_allclose(plain, convert.note_by_note(model).convert_batch(y16[None])[0], atol=2e-4)
     np.testing.assert_allclose(whole, model.convert_batch(y16[None])[0], atol=2e-4)
     assert np.max(np.abs(plain - whole)) > 1e-3
+    assert convert.converter_for("tiny").metadata.get("by_note")
+    assert not convert.converter_for("identity").metadata.get("by_note")  # not a cgan or CycleGAN: whole
     result = run_cli("convert", src, tmp_path / "slow.wav", "--method", "slow", "--style", src, "--by-note")
     assert result.returncode == 2 and "--by-note is for models" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "slow.wav").exists()
@@ -275,7 +277,7 @@ def test_method_picks_its_model_for_the_direction(env_models, tmp_path):
     for method, source, target in (("cgan", "flute", "keyboard"), ("cyclegan", "keyboard", "flute")):
         name = convert.method_model(method, source, target)
         assert name == f"{method}_{source}_to_{target}"
-        converter = convert._resolve(method=method, source=source, target=target)
+        converter = convert.converter_for(method=method, source=source, target=target)
         assert (converter.name, converter.metadata["source"], converter.metadata["target"]) == (name, source, target)
     with pytest.raises(ParameterError, match=r"no faster model for keyboard -> flute; faster converts: flute -> keyboard"):
         convert.method_model("faster", "keyboard", "flute")
