@@ -14,7 +14,11 @@ from soundtransform import audio
 
 BATCH_SIZE = 8  # notes of similar length converted in one call
 NOTE_MIN_SECONDS = 0.15  # `note_bounds`: a shorter piece joins the note before it
-NOTE_MIN_STRENGTH = 0.8  # `note_bounds`: weaker onsets are not notes (dB per sounding bin; docs/experiments.md)
+NOTE_MIN_STRENGTH = 0.8  # `note_bounds`: weaker onsets are not notes (dB per sounding bin; docs/experiments.md) ...
+NOTE_STRONG_STRENGTH = 2.0  # ... and weaker than this, only where the pitch changes (not a tremolo, a breath)
+NOTE_MIN_SEMITONES = 0.7  # a change of pitch across an onset
+YIN_THRESHOLD = 0.25  # `_pitch_track`: a frame is periodic where YIN's minimum is under this ...
+YIN_MAX_LAG = 400  # ... at a lag under this (40 Hz)
 NOTE_FADE_SECONDS = 0.005  # `note_by_note`: fade in and out of each converted note
 ONSET_FFT = 1024  # `onset_strength`: 64-ms frames ...
 ONSET_HOP = 128  # ... 8 ms apart
@@ -66,21 +70,65 @@ def _attack_start(y, peak):
     a, b = max(0, peak - ONSET_FFT), min(y.size, peak + 256)
     frames = np.lib.stride_tricks.sliding_window_view(y[a:b], 64)[::32]
     if not len(frames):
-        return peak
+        return peak, 0.0
     level = 10.0 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
     low = int(np.argmin(level))
-    high = level[low:].max()
-    if high - level[low] < 6.0:
-        return max(0, peak - ONSET_LAG * ONSET_HOP // 2)
-    rising = np.flatnonzero(level[low:] >= level[low] + (high - level[low]) / 3.0)
-    return a + (low + int(rising[0])) * 32
+    rise = float(level[low:].max() - level[low])
+    if rise < 6.0:
+        return max(0, peak - ONSET_LAG * ONSET_HOP // 2), rise
+    rising = np.flatnonzero(level[low:] >= level[low] + rise / 3.0)
+    return a + (low + int(rising[0])) * 32, rise
+
+
+def _pitch_track(y):
+    """YIN (de Cheveigne & Kawahara 2002) f0 of `ONSET_FFT`-sample frames `ONSET_HOP` apart, centred as
+    `onset_strength`'s: MIDI numbers, NaN where a frame is not clearly periodic (YIN's minimum above
+    `YIN_THRESHOLD`) or holds no periodicity between 60 Hz and 2.5 kHz."""
+    from soundtransform.spectral import frame
+
+    size, lags = ONSET_FFT, YIN_MAX_LAG
+    frames = frame(np.pad(np.asarray(y, np.float32), size // 2), size, ONSET_HOP)
+    width = size - lags
+    spectrum = scipy.fft.rfft(frames, 2 * size, axis=-1)
+    head = scipy.fft.rfft(frames[:, :width], 2 * size, axis=-1)
+    corr = scipy.fft.irfft(np.conj(head) * spectrum, 2 * size, axis=-1)[:, :lags]
+    energy = np.cumsum(np.pad(frames.astype(np.float64) ** 2, ((0, 0), (1, 0))), axis=1)
+    diff = (energy[:, width] - energy[:, 0])[:, None] + (energy[:, width:width + lags] - energy[:, :lags]) - 2 * corr
+    diff[:, 0] = 0.0
+    cmnd = np.ones_like(diff)
+    cmnd[:, 1:] = diff[:, 1:] * np.arange(1, lags) / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
+    cmnd[:, : audio.SAMPLE_RATE // 2500] = 1.0
+    lag = np.argmax(cmnd < YIN_THRESHOLD, axis=1)
+    rows = np.arange(len(lag))
+    while True:  # from the first lag under the threshold down to its local minimum
+        step = (lag + 1 < lags) & (lag > 0)
+        step[step] = cmnd[rows[step], lag[step] + 1] < cmnd[rows[step], lag[step]]
+        if not step.any():
+            break
+        lag = lag + step
+    voiced = (lag > 0) & (cmnd[rows, lag] < YIN_THRESHOLD)
+    return np.where(voiced, 69.0 + 12.0 * np.log2(audio.SAMPLE_RATE / np.maximum(lag, 1) / 440.0), np.nan)
+
+
+def _pitch_changes(pitch, f):
+    """Whether the median pitch of the 100 ms after frame ``f`` differs from the 100 ms before by at least
+    `NOTE_MIN_SEMITONES` (NaN-free medians of both needed)."""
+    span = int(0.1 * audio.SAMPLE_RATE / ONSET_HOP)
+    before, after = pitch[max(0, f - span - 2): max(0, f - 2)], pitch[f + 2: f + 2 + span]
+    before, after = before[np.isfinite(before)], after[np.isfinite(after)]
+    if before.size < 3 or after.size < 3:
+        return before.size < 3 <= after.size  # a note out of silence or noise
+    return abs(float(np.median(after) - np.median(before))) >= NOTE_MIN_SEMITONES
 
 
 def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
     """Sample bounds ``[(start, end), ...]`` of the notes of a 16-kHz clip, covering it end to end.
 
     Onsets are the peaks of `onset_strength` (largest within 50 ms) of at
-    least `NOTE_MIN_STRENGTH`, each moved back to where its attack begins
+    least `NOTE_STRONG_STRENGTH`, or of at least `NOTE_MIN_STRENGTH` where
+    the pitch changes across them (`_pitch_changes`: a slur, or a note out of
+    silence; a tremolo or a breath in a held note has neither), each moved
+    back to where its attack begins
     (`_attack_start`): the models learnt notes that start at their first
     sample, and put a keyboard's attack there, so a cut 30 ms early or 8 ms
     late costs a note its attack (docs/experiments.md, "Phrases and notes").
@@ -97,9 +145,14 @@ def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
     strength = onset_strength(y)
     reach = int(0.05 * audio.SAMPLE_RATE / ONSET_HOP)
     peaks = np.flatnonzero((strength == maximum_filter1d(strength, 2 * reach + 1)) & (strength >= NOTE_MIN_STRENGTH))
-    starts = [0]
+    starts, pitch = [0], None
     for f in peaks:
-        t = _attack_start(y, f * ONSET_HOP)
+        t, _ = _attack_start(y, f * ONSET_HOP)
+        if strength[f] < NOTE_STRONG_STRENGTH:
+            if pitch is None:
+                pitch = _pitch_track(y)
+            if not _pitch_changes(pitch, f):
+                continue
         if t - starts[-1] >= min_seconds * audio.SAMPLE_RATE and y.size - t >= min_seconds * audio.SAMPLE_RATE:
             starts.append(t)
     return list(zip(starts, starts[1:] + [int(y.size)]))

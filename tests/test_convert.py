@@ -247,6 +247,10 @@ def test_note_bounds_survive_a_noise_floor_and_a_room():
         assert len(starts) == 2 and all(abs(s - t) < 0.05 for s, t in zip(starts, (0.6, 1.3))), starts
     noise = (rng.normal(size=audio.SAMPLE_RATE * 2) * 0.01).astype(np.float32)  # noise alone has no notes
     assert convert.note_bounds(noise) == [(0, noise.size)]
+    t = np.arange(2 * audio.SAMPLE_RATE) / audio.SAMPLE_RATE  # a held note with tremolo and vibrato is one note
+    phase = 2 * np.pi * np.cumsum(440.0 * 2 ** (0.2 / 12 * np.sin(2 * np.pi * 5 * t))) / audio.SAMPLE_RATE
+    held = (0.3 * (1 + 0.5 * np.sin(2 * np.pi * 5.5 * t)) * sum(np.sin(k * phase) / k for k in range(1, 5)))
+    assert convert.note_bounds(held.astype(np.float32)) == [(0, t.size)]
 
 
 def test_cli_converts_note_by_note_by_default(env_models, tmp_path):
