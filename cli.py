@@ -411,8 +411,8 @@ def export_command(run, name, phase, n_iter, overlap, upper_bins, input_peak_db,
                    "the input's pitch]; 1 for a melody or a style at another pitch.")
 @click.option("--by-note/--whole", "by_note", default=None,
               help="A model converts each note (onsets found in the audio) on its own, or the clip as one "
-                   "[default: --by-note for cgan and CycleGAN models; Faster and --method slow convert the clip "
-                   "whole].")
+                   "[default: a cgan or CycleGAN model converts a melody note by note, a single note whole; "
+                   "Faster and --method slow convert the clip whole].")
 @click.option("--png", is_flag=True, help="Also write OUT.png: input and output spectrograms.")
 @click.option("--overwrite", is_flag=True,
               help="Replace existing outputs (atomically); by default they are kept and reported.")

@@ -342,9 +342,12 @@ def converter_for(model=None, method="model", style=None, converter=None, by_not
         if by_note and method == "slow":
             raise ParameterError("converting note by note is for models; method 'slow' converts the whole clip")
         whole = converter_for(model, method, style, converter, False, source, target, **options)
-        if by_note is None:  # by default, the models that convert melodies better note by note
-            by_note = converter is None and whole.metadata.get("method") in NOTE_BY_NOTE_METHODS
-        return note_by_note(whole) if by_note else whole
+        if by_note:
+            return note_by_note(whole)
+        # by default, the models that convert melodies better note by note, where a clip is a melody
+        if converter is None and whole.metadata.get("method") in NOTE_BY_NOTE_METHODS:
+            return note_by_note(whole, melodies_only=True)
+        return whole
     if converter is not None:
         return converter
     check_choice("method", method, METHODS)
@@ -452,9 +455,10 @@ def convert_file(in_path, out_path, model=None, method="model", style=None, png=
         Replace an existing output (atomically); otherwise an existing output
         is an error and stays as it was.
     **options
-        Passed to `load_model` or `load_slow`; ``by_note`` (default: True for
-        a cgan or CycleGAN model, `NOTE_BY_NOTE_METHODS`, which then converts
-        each note on its own, `note_by_note`; False converts the clip whole);
+        Passed to `load_model` or `load_slow`; ``by_note``: True converts
+        each note on its own (`note_by_note`), False the clip whole; by
+        default a cgan or CycleGAN model (`NOTE_BY_NOTE_METHODS`) converts a
+        melody note by note and a single note whole (`notes.is_melody`);
         ``source`` and ``target`` (families,
         default flute -> keyboard) pick the model of ``method``.
 

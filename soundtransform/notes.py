@@ -19,6 +19,7 @@ NOTE_STRONG_STRENGTH = 2.0  # ... and weaker than this, only where the pitch cha
 NOTE_MIN_SEMITONES = 0.7  # a change of pitch across an onset
 YIN_THRESHOLD = 0.25  # `_pitch_track`: a frame is periodic where YIN's minimum is under this ...
 YIN_MAX_LAG = 400  # ... at a lag under this (40 Hz)
+MELODY_MIN_SECONDS = 0.1  # `is_melody`: a pitch held this long in all counts
 NOTE_FADE_SECONDS = 0.005  # `note_by_note`: fade in and out of each converted note
 ONSET_FFT = 1024  # `onset_strength`: 64-ms frames ...
 ONSET_HOP = 128  # ... 8 ms apart
@@ -121,6 +122,22 @@ def _pitch_changes(pitch, f):
     return abs(float(np.median(after) - np.median(before))) >= NOTE_MIN_SEMITONES
 
 
+def is_melody(y):
+    """Whether a clip holds more than one pitch: at least `MELODY_MIN_SECONDS` of each of two semitones.
+
+    The YIN pitch (`_pitch_track`), median-filtered over 40 ms and rounded to
+    semitones; vibrato stays within one.  A single note, however it wavers,
+    is no melody; neither are notes repeated at one pitch.
+    """
+    from scipy.ndimage import median_filter
+
+    pitch = median_filter(np.nan_to_num(_pitch_track(y), nan=-1.0), size=5)
+    semitones = np.round(pitch[pitch > 0]).astype(int)
+    values, counts = np.unique(semitones, return_counts=True)
+    held = values[counts * ONSET_HOP >= MELODY_MIN_SECONDS * audio.SAMPLE_RATE]
+    return held.size >= 2
+
+
 def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
     """Sample bounds ``[(start, end), ...]`` of the notes of a 16-kHz clip, covering it end to end.
 
@@ -158,7 +175,7 @@ def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
     return list(zip(starts, starts[1:] + [int(y.size)]))
 
 
-def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS):
+def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS, melodies_only=False):
     """A `Converter` that converts each note of a clip on its own (`note_bounds`): `convert`'s default.
 
     The models learnt isolated notes best: a phrase converted window by
@@ -166,7 +183,9 @@ def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS):
     "Phrases and notes").  Each note is converted as a clip of its own, so level
     matching lifts it alone, and put back in place with
     `NOTE_FADE_SECONDS` fades; a note's output ends where the next note
-    starts.  Costs one generator window per note.
+    starts.  Costs one generator window per note.  With ``melodies_only``
+    (`convert`'s default) a clip that `is_melody` calls one note is
+    converted whole.
     """
     fade = int(NOTE_FADE_SECONDS * audio.SAMPLE_RATE)
     ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
@@ -175,7 +194,7 @@ def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS):
         waveforms = np.asarray(waveforms, np.float32)
         out = np.zeros_like(waveforms)
         for i, y in enumerate(waveforms):
-            bounds = note_bounds(y, min_seconds)
+            bounds = note_bounds(y, min_seconds) if not melodies_only or is_melody(y) else [(0, int(y.size))]
             by_length = sorted(bounds, key=lambda bound: bound[1] - bound[0])
             for k in range(0, len(by_length), BATCH_SIZE):  # notes of similar length, padded to the longest
                 group = by_length[k:k + BATCH_SIZE]
@@ -190,4 +209,4 @@ def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS):
                     out[i, a:b] = note
         return out
 
-    return converter.wrapped(transform, by_note=True)
+    return converter.wrapped(transform, by_note="melodies" if melodies_only else True)

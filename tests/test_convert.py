@@ -8,7 +8,7 @@ import soundfile as sf
 
 import soundtransform
 from conftest import make_tone, run_cli
-from soundtransform import audio, convert, export, losses, registry
+from soundtransform import audio, convert, export, losses, notes, registry
 from soundtransform.errors import DataError, ParameterError
 from test_export import identity_generator, note_like, tiny_generator
 
@@ -251,6 +251,7 @@ def test_note_bounds_survive_a_noise_floor_and_a_room():
     phase = 2 * np.pi * np.cumsum(440.0 * 2 ** (0.2 / 12 * np.sin(2 * np.pi * 5 * t))) / audio.SAMPLE_RATE
     held = (0.3 * (1 + 0.5 * np.sin(2 * np.pi * 5.5 * t)) * sum(np.sin(k * phase) / k for k in range(1, 5)))
     assert convert.note_bounds(held.astype(np.float32)) == [(0, t.size)]
+    assert notes.is_melody(y) and not notes.is_melody(held.astype(np.float32))
 
 
 def test_cli_converts_note_by_note_by_default(env_models, tmp_path):

@@ -92,7 +92,7 @@ def _degraded_figures(model, by_note, degrade, matched, inputs, note_lists, sour
     from soundtransform.evaluate.recording import condition
 
     converter = load_model(model)
-    converter = note_by_note(converter) if by_note else converter  # by note: as `convert` converts by default
+    converter = note_by_note(converter, melodies_only=True) if by_note else converter  # as `convert` does
     degraded = condition(inputs, degrade, seed=seed)
     outputs = [converter.convert(y) for y in degraded]
     folder = os.path.join(out_dir, degrade)
@@ -174,8 +174,9 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         The model that converts the degraded inputs (`convert.load_model`):
         the one that made ``generated_dir``.
     by_note : bool
-        The degraded inputs are converted note by note (`convert.note_by_note`),
-        as ``soundtransform convert`` converts by default; False: each whole.
+        The degraded inputs are converted as ``soundtransform convert``
+        converts by default: a melody note by note, a single note whole
+        (`convert.note_by_note` with ``melodies_only``); False: each whole.
 
     Returns
     -------
