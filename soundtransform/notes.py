@@ -122,23 +122,25 @@ def _pitch_changes(pitch, f):
     return abs(float(np.median(after) - np.median(before))) >= NOTE_MIN_SEMITONES
 
 
-def is_melody(y):
+def is_melody(y, pitch=None):
     """Whether a clip holds more than one pitch: at least `MELODY_MIN_SECONDS` of each of two semitones.
 
     The YIN pitch (`_pitch_track`), median-filtered over 40 ms and rounded to
     semitones; vibrato stays within one.  A single note, however it wavers,
-    is no melody; neither are notes repeated at one pitch.
+    is no melody; neither are notes repeated at one pitch.  ``pitch``: the
+    clip's `_pitch_track`, where the caller has it.
     """
     from scipy.ndimage import median_filter
 
-    pitch = median_filter(np.nan_to_num(_pitch_track(y), nan=-1.0), size=5)
+    pitch = _pitch_track(y) if pitch is None else pitch
+    pitch = median_filter(np.nan_to_num(pitch, nan=-1.0), size=5)
     semitones = np.round(pitch[pitch > 0]).astype(int)
     values, counts = np.unique(semitones, return_counts=True)
     held = values[counts * ONSET_HOP >= MELODY_MIN_SECONDS * audio.SAMPLE_RATE]
     return held.size >= 2
 
 
-def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
+def note_bounds(y, min_seconds=NOTE_MIN_SECONDS, pitch=None):
     """Sample bounds ``[(start, end), ...]`` of the notes of a 16-kHz clip, covering it end to end.
 
     Onsets are the peaks of `onset_strength` (largest within 50 ms) of at
@@ -152,7 +154,8 @@ def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
     A piece shorter than ``min_seconds`` joins the note before it.  The
     strength is measured above each bin's own noise floor, so a noise floor
     30-40 dB below the peak and a small room leave the onsets found.  A clip
-    with no onset but its start is one note.
+    with no onset but its start is one note.  ``pitch``: the clip's
+    `_pitch_track`, where the caller has it.
     """
     from scipy.ndimage import maximum_filter1d
 
@@ -162,7 +165,7 @@ def note_bounds(y, min_seconds=NOTE_MIN_SECONDS):
     strength = onset_strength(y)
     reach = int(0.05 * audio.SAMPLE_RATE / ONSET_HOP)
     peaks = np.flatnonzero((strength == maximum_filter1d(strength, 2 * reach + 1)) & (strength >= NOTE_MIN_STRENGTH))
-    starts, pitch = [0], None
+    starts = [0]
     for f in peaks:
         t, _ = _attack_start(y, f * ONSET_HOP)
         if strength[f] < NOTE_STRONG_STRENGTH:
@@ -194,7 +197,9 @@ def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS, melodies_only=False):
         waveforms = np.asarray(waveforms, np.float32)
         out = np.zeros_like(waveforms)
         for i, y in enumerate(waveforms):
-            bounds = note_bounds(y, min_seconds) if not melodies_only or is_melody(y) else [(0, int(y.size))]
+            pitch = _pitch_track(y) if melodies_only and y.size >= 2 * ONSET_FFT else None
+            whole = melodies_only and (pitch is None or not is_melody(y, pitch))
+            bounds = [(0, int(y.size))] if whole else note_bounds(y, min_seconds, pitch)
             by_length = sorted(bounds, key=lambda bound: bound[1] - bound[0])
             for k in range(0, len(by_length), BATCH_SIZE):  # notes of similar length, padded to the longest
                 group = by_length[k:k + BATCH_SIZE]
