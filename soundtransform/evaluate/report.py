@@ -5,9 +5,9 @@ it with the figures of `judges`, `pitch`, `naturalness`, `dynamics` and, for
 inputs with notes, `melodies`; the unconverted inputs get the same figures, as
 the baseline.  With ``degrade="room-noise"`` and a ``model``, the inputs are
 also put in a small room with a noise floor (`recording.condition`),
-converted by the model note by note, as `soundtransform convert` converts
-by default, and the outputs judged again, beside the clean figures.  It writes ``report.json``, ``report.md`` (`markdown`) and
-``tsne.png``.
+converted by the model as `soundtransform convert` converts by default, and
+the outputs judged again, beside the clean figures.  It writes
+``report.json``, ``report.md`` (`markdown`) and ``tsne.png``.
 """
 
 import json
@@ -88,11 +88,10 @@ def _judge_record(judge):
 def _degraded_figures(model, by_note, degrade, matched, inputs, note_lists, source, target, judge, windows_judge,
                       target_embeddings, target_instruments, out_dir, seed, seconds, layer, progress):
     """Every figure of the outputs of the inputs under a recording-like condition (`recording.condition`)."""
-    from soundtransform.convert import load_model, note_by_note
+    from soundtransform.convert import converter_for
     from soundtransform.evaluate.recording import condition
 
-    converter = load_model(model)
-    converter = note_by_note(converter, melodies_only=True) if by_note else converter  # as `convert` does
+    converter = converter_for(model, by_note=None if by_note else False)  # None: as `convert` converts by default
     degraded = condition(inputs, degrade, seed=seed)
     outputs = [converter.convert(y) for y in degraded]
     folder = os.path.join(out_dir, degrade)
@@ -175,8 +174,8 @@ def evaluate(generated_dir, input_dir, source, target, out_dir, data_dir=None, s
         the one that made ``generated_dir``.
     by_note : bool
         The degraded inputs are converted as ``soundtransform convert``
-        converts by default: a melody note by note, a single note whole
-        (`convert.note_by_note` with ``melodies_only``); False: each whole.
+        converts by default (`convert.converter_for`: a cgan's or CycleGAN's
+        melody note by note, anything else whole); False: each whole.
 
     Returns
     -------
