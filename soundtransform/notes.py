@@ -71,14 +71,14 @@ def _attack_start(y, peak):
     a, b = max(0, peak - ONSET_FFT), min(y.size, peak + 256)
     frames = np.lib.stride_tricks.sliding_window_view(y[a:b], 64)[::32]
     if not len(frames):
-        return peak, 0.0
+        return peak
     level = 10.0 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
     low = int(np.argmin(level))
     rise = float(level[low:].max() - level[low])
     if rise < 6.0:
-        return max(0, peak - ONSET_LAG * ONSET_HOP // 2), rise
+        return max(0, peak - ONSET_LAG * ONSET_HOP // 2)
     rising = np.flatnonzero(level[low:] >= level[low] + rise / 3.0)
-    return a + (low + int(rising[0])) * 32, rise
+    return a + (low + int(rising[0])) * 32
 
 
 def _pitch_track(y):
@@ -167,12 +167,12 @@ def note_bounds(y, min_seconds=NOTE_MIN_SECONDS, pitch=None):
     peaks = np.flatnonzero((strength == maximum_filter1d(strength, 2 * reach + 1)) & (strength >= NOTE_MIN_STRENGTH))
     starts = [0]
     for f in peaks:
-        t, _ = _attack_start(y, f * ONSET_HOP)
         if strength[f] < NOTE_STRONG_STRENGTH:
             if pitch is None:
                 pitch = _pitch_track(y)
             if not _pitch_changes(pitch, f):
                 continue
+        t = _attack_start(y, f * ONSET_HOP)
         if t - starts[-1] >= min_seconds * audio.SAMPLE_RATE and y.size - t >= min_seconds * audio.SAMPLE_RATE:
             starts.append(t)
     return list(zip(starts, starts[1:] + [int(y.size)]))
