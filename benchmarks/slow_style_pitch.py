@@ -3,7 +3,7 @@
 Converts N held-out flute notes (test split, pitches spread over the range)
 with Slow's default preset, each towards one note of a train-split acoustic
 grand (default ``keyboard_acoustic_128``, TimGM6mb's Acoustic Grand) 3 to 12
-semitones away from it, with the style transposed to the content's pitch
+semitones away from it where the grand has that note (else its nearest), with the style transposed to the content's pitch
 (``style_pitch="match"``, the default) and as it is (``"keep"``).  Prints,
 for each, the share of outputs within 50 cents of their input's pitch
 (`evaluate.pitch`) and the share the shipped judge calls keyboard.

@@ -80,7 +80,7 @@ DEFAULTS = {
     # flutes, 1 band 25 %, 16 bands 64 %, 24 73 %, 64 86 % judged keyboard,
     # pitch 100 % (see docs/experiments.md).  The style is transposed to the
     # content's pitch first (style_pitch="match"): with a piano style note
-    # 3-12 semitones away, 3 of 12 test flutes kept their pitch, transposed 12.
+    # up to 12 semitones away, 3 of 12 test flutes kept their pitch, transposed 12.
     "slow": dict(jit_compile=False, classifier="exported_models/classifiers/perceptual.keras", steps=40,
                  learning_rate=0.02, alpha=1.0, beta=1.0, gamma=3000.0, delta=0.0, energy_bands=64, init="content",
                  phase="griffin-lim", content_layer="block4_conv2",

@@ -3,7 +3,7 @@
 Slow copies its style's Gram statistics and, with per-band energy
 envelopes, the style's partials band by band: a style note at another pitch
 than the content pulls the output to the style's partials (measured: 3 of 12
-test flutes kept their pitch with a piano style note 3-12 semitones away).
+test flutes kept their pitch with a piano style note up to 12 semitones away).
 `match_pitch` transposes the style to the content's pitch first, by
 resampling, so its partials lie where the content's do.
 """
