@@ -11,14 +11,13 @@ import numpy as np
 import scipy.fft
 
 from soundtransform import audio
+from soundtransform.tuning import pitch_track
 
 BATCH_SIZE = 8  # notes of similar length converted in one call
 NOTE_MIN_SECONDS = 0.15  # `note_bounds`: a shorter piece joins the note before it
 NOTE_MIN_STRENGTH = 0.8  # `note_bounds`: weaker onsets are not notes (dB per sounding bin; docs/experiments.md) ...
 NOTE_STRONG_STRENGTH = 2.0  # ... and weaker than this, only where the pitch changes (not a tremolo, a breath)
 NOTE_MIN_SEMITONES = 0.7  # a change of pitch across an onset
-YIN_THRESHOLD = 0.25  # `_pitch_track`: a frame is periodic where YIN's minimum is under this ...
-YIN_MAX_LAG = 400  # ... at a lag under this (40 Hz)
 MELODY_MIN_SECONDS = 0.1  # `is_melody`: a pitch held this long in all counts
 NOTE_FADE_SECONDS = 0.005  # `note_by_note`: fade in and out of each converted note
 ONSET_FFT = 1024  # `onset_strength`: 64-ms frames ...
@@ -81,36 +80,6 @@ def _attack_start(y, peak):
     return a + (low + int(rising[0])) * 32
 
 
-def _pitch_track(y):
-    """YIN (de Cheveigne & Kawahara 2002) f0 of `ONSET_FFT`-sample frames `ONSET_HOP` apart, centred as
-    `onset_strength`'s: MIDI numbers, NaN where a frame is not clearly periodic (YIN's minimum above
-    `YIN_THRESHOLD`) or holds no periodicity between 60 Hz and 2.5 kHz."""
-    from soundtransform.spectral import frame
-
-    size, lags = ONSET_FFT, YIN_MAX_LAG
-    frames = frame(np.pad(np.asarray(y, np.float32), size // 2), size, ONSET_HOP)
-    width = size - lags
-    spectrum = scipy.fft.rfft(frames, 2 * size, axis=-1)
-    head = scipy.fft.rfft(frames[:, :width], 2 * size, axis=-1)
-    corr = scipy.fft.irfft(np.conj(head) * spectrum, 2 * size, axis=-1)[:, :lags]
-    energy = np.cumsum(np.pad(frames.astype(np.float64) ** 2, ((0, 0), (1, 0))), axis=1)
-    diff = (energy[:, width] - energy[:, 0])[:, None] + (energy[:, width:width + lags] - energy[:, :lags]) - 2 * corr
-    diff[:, 0] = 0.0
-    cmnd = np.ones_like(diff)
-    cmnd[:, 1:] = diff[:, 1:] * np.arange(1, lags) / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
-    cmnd[:, : audio.SAMPLE_RATE // 2500] = 1.0
-    lag = np.argmax(cmnd < YIN_THRESHOLD, axis=1)
-    rows = np.arange(len(lag))
-    while True:  # from the first lag under the threshold down to its local minimum
-        step = (lag + 1 < lags) & (lag > 0)
-        step[step] = cmnd[rows[step], lag[step] + 1] < cmnd[rows[step], lag[step]]
-        if not step.any():
-            break
-        lag = lag + step
-    voiced = (lag > 0) & (cmnd[rows, lag] < YIN_THRESHOLD)
-    return np.where(voiced, 69.0 + 12.0 * np.log2(audio.SAMPLE_RATE / np.maximum(lag, 1) / 440.0), np.nan)
-
-
 def _pitch_changes(pitch, f):
     """Whether the median pitch of the 100 ms after frame ``f`` differs from the 100 ms before by at least
     `NOTE_MIN_SEMITONES` (NaN-free medians of both needed)."""
@@ -125,14 +94,14 @@ def _pitch_changes(pitch, f):
 def is_melody(y, pitch=None):
     """Whether a clip holds more than one pitch: at least `MELODY_MIN_SECONDS` of each of two semitones.
 
-    The YIN pitch (`_pitch_track`), median-filtered over 40 ms and rounded to
+    The YIN pitch (`pitch_track`), median-filtered over 40 ms and rounded to
     semitones; vibrato stays within one.  A single note, however it wavers,
     is no melody; neither are notes repeated at one pitch.  ``pitch``: the
-    clip's `_pitch_track`, where the caller has it.
+    clip's `pitch_track`, where the caller has it.
     """
     from scipy.ndimage import median_filter
 
-    pitch = _pitch_track(y) if pitch is None else pitch
+    pitch = pitch_track(y) if pitch is None else pitch
     pitch = median_filter(np.nan_to_num(pitch, nan=-1.0), size=5)
     semitones = np.round(pitch[pitch > 0]).astype(int)
     values, counts = np.unique(semitones, return_counts=True)
@@ -155,7 +124,7 @@ def note_bounds(y, min_seconds=NOTE_MIN_SECONDS, pitch=None):
     strength is measured above each bin's own noise floor, so a noise floor
     30-40 dB below the peak and a small room leave the onsets found.  A clip
     with no onset but its start is one note.  ``pitch``: the clip's
-    `_pitch_track`, where the caller has it.
+    `pitch_track`, where the caller has it.
     """
     from scipy.ndimage import maximum_filter1d
 
@@ -169,7 +138,7 @@ def note_bounds(y, min_seconds=NOTE_MIN_SECONDS, pitch=None):
     for f in peaks:
         if strength[f] < NOTE_STRONG_STRENGTH:
             if pitch is None:
-                pitch = _pitch_track(y)
+                pitch = pitch_track(y)
             if not _pitch_changes(pitch, f):
                 continue
         t = _attack_start(y, f * ONSET_HOP)
@@ -197,7 +166,7 @@ def note_by_note(converter, min_seconds=NOTE_MIN_SECONDS, melodies_only=False):
         waveforms = np.asarray(waveforms, np.float32)
         out = np.zeros_like(waveforms)
         for i, y in enumerate(waveforms):
-            pitch = _pitch_track(y) if melodies_only and y.size >= 2 * ONSET_FFT else None
+            pitch = pitch_track(y) if melodies_only and y.size >= 2 * ONSET_FFT else None
             whole = melodies_only and (pitch is None or not is_melody(y, pitch))
             bounds = [(0, int(y.size))] if whole else note_bounds(y, min_seconds, pitch)
             by_length = sorted(bounds, key=lambda bound: bound[1] - bound[0])
