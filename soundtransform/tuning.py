@@ -1,4 +1,4 @@
-"""A sound's pitch (YIN), and a sound moved to another's pitch (Slow's style note, ``style_pitch="match"``).
+"""A sound's pitch, and a sound moved to another's pitch (Slow's style note, ``style_pitch="match"``).
 
 Slow copies its style's Gram statistics and, with per-band energy
 envelopes, the style's partials band by band: a style note at another pitch
@@ -15,7 +15,8 @@ from soundtransform import audio
 
 YIN_THRESHOLD = 0.25  # `pitch_track`: a frame is periodic where YIN's minimum is under this ...
 YIN_MAX_LAG = 400  # ... at a lag under this (40 Hz)
-PITCH_SECONDS = 4.0  # `median_f0`: the first seconds of a clip whose pitch is measured
+PITCH_SECONDS = 4.0  # `median_f0`: the first seconds of a clip whose pitch is measured ...
+F0_MIN, F0_MAX = 65.4, 2093.0  # ... between C2 and C7, Hz
 
 
 def pitch_track(y, hop=128, size=1024):
@@ -49,14 +50,21 @@ def pitch_track(y, hop=128, size=1024):
 
 
 def median_f0(y):
-    """Median f0 (Hz) of the periodic frames of the first `PITCH_SECONDS` of ``y`` (16 kHz, `pitch_track`); NaN
-    if none."""
+    """Median pYIN f0 (Hz) of the voiced frames of the first `PITCH_SECONDS` of ``y`` (16 kHz); NaN if none.
+
+    pYIN, not `pitch_track`: on 12 test flutes styled by piano notes up to 12
+    semitones away, Slow kept 12 in pitch with pYIN's medians and 11 with
+    YIN's (an octave error), at 0.3 s against 35 ms a note.
+    """
+    import librosa
+
     y = np.asarray(y, np.float32)[: int(PITCH_SECONDS * audio.SAMPLE_RATE)]
     if y.size < 2048 or not np.any(y):
         return float("nan")
-    midi = pitch_track(y)
-    midi = midi[np.isfinite(midi)]
-    return float(440.0 * 2.0 ** ((np.median(midi) - 69.0) / 12.0)) if midi.size else float("nan")
+    f, voiced, _ = librosa.pyin(y, fmin=F0_MIN, fmax=F0_MAX, sr=audio.SAMPLE_RATE, frame_length=2048,
+                                hop_length=1024)
+    f = f[voiced & np.isfinite(f)]
+    return float(np.median(f)) if f.size else float("nan")
 
 
 def transpose(y, ratio):
