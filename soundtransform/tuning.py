@@ -12,6 +12,7 @@ import numpy as np
 import scipy.fft
 
 from soundtransform import audio
+from soundtransform.errors import ParameterError
 
 YIN_THRESHOLD = 0.25  # `pitch_track`: a frame is periodic where YIN's minimum is under this ...
 YIN_MAX_LAG = 400  # ... at a lag under this (40 Hz)
@@ -70,7 +71,7 @@ def median_f0(y):
 def transpose(y, ratio):
     """``y`` played ``ratio`` times faster: every frequency times ``ratio``, the length divided by it."""
     if not np.isfinite(ratio) or ratio <= 0:
-        raise ValueError(f"a transposition ratio must be a positive number, not {ratio!r}")
+        raise ParameterError(f"a transposition ratio must be a positive number, not {ratio!r}")
     if abs(ratio - 1.0) < 1e-4:
         return np.asarray(y, np.float32)
     return audio.resample(np.asarray(y, np.float32), int(round(audio.SAMPLE_RATE * ratio)), audio.SAMPLE_RATE)
